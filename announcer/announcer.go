@@ -1,0 +1,232 @@
+package announcer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/routes"
+)
+
+// Options tune the announcer. Zero values get defaults.
+type Options struct {
+	// FlushTimeout bounds how long shutdown waits for withdrawals to leave
+	// before the sessions are closed (default 2s).
+	FlushTimeout time.Duration
+	// RetryInterval is how soon a failed speaker call is retried (default 1s).
+	RetryInterval time.Duration
+}
+
+// Announcer runs the reconcile loop. One goroutine (Run) owns the check
+// states and the announced table; everything else sends it events and reads
+// snapshots.
+type Announcer struct {
+	cfg     *config.Config
+	speaker Speaker
+	log     *slog.Logger
+	opts    Options
+
+	events chan health.Event
+	done   chan struct{} // closed when Run returns
+	once   sync.Once
+
+	snap atomic.Pointer[Snapshot]
+}
+
+// Snapshot is a consistent view of the announcer's state.
+type Snapshot struct {
+	VIPs      []routes.VIPStatus
+	Announced []routes.Route // sorted by prefix
+}
+
+// New returns an announcer for cfg that announces through speaker.
+func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options) *Announcer {
+	if opts.FlushTimeout == 0 {
+		opts.FlushTimeout = 2 * time.Second
+	}
+	if opts.RetryInterval == 0 {
+		opts.RetryInterval = time.Second
+	}
+	a := &Announcer{
+		cfg: cfg, speaker: speaker, log: logger, opts: opts,
+		events: make(chan health.Event, 64),
+		done:   make(chan struct{}),
+	}
+	a.snap.Store(&Snapshot{})
+	return a
+}
+
+// Publish hands a check transition to the loop. It is the health manager's
+// publish callback: it blocks until the loop takes the event, or returns at
+// once when the loop has ended.
+func (a *Announcer) Publish(ev health.Event) {
+	select {
+	case a.events <- ev:
+	case <-a.done:
+	}
+}
+
+// Snapshot returns the latest state.
+func (a *Announcer) Snapshot() Snapshot { return *a.snap.Load() }
+
+// Run starts the speaker and reconciles until ctx is done; then it withdraws
+// every route, waits (bounded) for the withdrawals to leave, and stops the
+// speaker. It returns an error only if the speaker cannot start.
+func (a *Announcer) Run(ctx context.Context) error {
+	defer a.once.Do(func() { close(a.done) })
+	if err := a.speaker.Start(ctx, a.cfg); err != nil {
+		// Stop what may have started, so no half-configured session stays.
+		_ = a.speaker.Stop(context.WithoutCancel(ctx))
+		return err
+	}
+	l := loop{
+		Announcer: a,
+		checks:    make(map[string]routes.CheckStatus),
+		announced: make(routes.Table),
+		states:    make(map[string]routes.VIPStatus),
+	}
+	l.reconcile(ctx)
+
+	retry := time.NewTimer(0)
+	if !retry.Stop() {
+		<-retry.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			l.shutdown()
+			return nil
+		case ev := <-a.events:
+			l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+			// Take every event already queued before computing once.
+			for drained := false; !drained; {
+				select {
+				case ev := <-a.events:
+					l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+				default:
+					drained = true
+				}
+			}
+		case <-retry.C:
+		}
+		if !l.reconcile(ctx) {
+			retry.Reset(a.opts.RetryInterval)
+		}
+	}
+}
+
+// loop is the state owned by Run's goroutine.
+type loop struct {
+	*Announcer
+	checks    map[string]routes.CheckStatus
+	announced routes.Table
+	states    map[string]routes.VIPStatus
+}
+
+// reconcile computes the desired table and applies the difference. It reports
+// false if a speaker call failed (the loop retries later).
+func (l *loop) reconcile(ctx context.Context) bool {
+	d := routes.Compute(l.cfg, l.checks, routes.Overrides{})
+	for _, st := range d.VIPs {
+		old, seen := l.states[st.Name]
+		if seen && old.State == st.State {
+			l.states[st.Name] = st
+			continue
+		}
+		from := routes.State("none")
+		if seen {
+			from = old.State
+		}
+		l.states[st.Name] = st
+		lvl := slog.LevelInfo
+		if st.State != routes.StateUp && seen {
+			lvl = slog.LevelWarn
+		}
+		l.log.Log(ctx, lvl, "VIP state changed", "vip", st.Name, "from", from, "to", st.State, "reason", st.Reason)
+	}
+
+	update, withdraw := routes.Diff(l.announced, d.Routes)
+	ok := true
+	// Withdraw first: the path goes before anything else changes.
+	for _, p := range withdraw {
+		r := l.announced[p]
+		if err := l.speaker.Withdraw(ctx, p); err != nil {
+			l.log.Error("withdraw failed, will retry", "vip", r.VIP, "prefix", p, "err", err)
+			ok = false
+			continue
+		}
+		delete(l.announced, p)
+		st := l.states[r.VIP]
+		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "state", st.State, "reason", st.Reason)
+	}
+	for _, r := range update {
+		_, replacing := l.announced[r.Prefix]
+		if err := l.speaker.Announce(ctx, r); err != nil {
+			l.log.Error("announce failed, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
+			ok = false
+			continue
+		}
+		l.announced[r.Prefix] = r
+		msg := "announced"
+		if replacing {
+			msg = "attributes updated"
+		}
+		l.log.Info(msg, "vip", r.VIP, "prefix", r.Prefix, "state", l.states[r.VIP].State, "reason", l.states[r.VIP].Reason)
+	}
+	l.publish(d.VIPs)
+	return ok
+}
+
+func (l *loop) publish(vips []routes.VIPStatus) {
+	ann := make([]routes.Route, 0, len(l.announced))
+	for _, r := range l.announced {
+		ann = append(ann, r)
+	}
+	slices.SortFunc(ann, func(x, y routes.Route) int { return comparePrefix(x.Prefix, y.Prefix) })
+	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann})
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// shutdown withdraws every route, lets the UPDATEs leave, then stops BGP.
+func (l *loop) shutdown() {
+	ctx := context.Background()
+	if n := len(l.announced); n > 0 {
+		l.log.Info("shutting down: withdrawing all routes", "routes", n)
+	}
+	ps := make([]netip.Prefix, 0, len(l.announced))
+	for p := range l.announced {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, comparePrefix)
+	for _, p := range ps {
+		r := l.announced[p]
+		if err := l.speaker.Withdraw(ctx, p); err != nil {
+			l.log.Error("withdraw failed at shutdown", "vip", r.VIP, "prefix", p, "err", err)
+			continue
+		}
+		delete(l.announced, p)
+		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "state", "shutdown", "reason", "anycastd is stopping")
+	}
+	fctx, cancel := context.WithTimeout(ctx, l.opts.FlushTimeout)
+	if err := l.speaker.Flush(fctx); err != nil {
+		l.log.Warn("withdrawals may not all have left before the sessions close", "err", err)
+	}
+	cancel()
+	if err := l.speaker.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		l.log.Error("stopping BGP", "err", err)
+	}
+	l.publish(nil)
+}

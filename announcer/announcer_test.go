@@ -1,0 +1,221 @@
+package announcer
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"go.uber.org/goleak"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/internal/bgptest"
+)
+
+const wait = 10 * time.Second
+
+var (
+	edgeAddr   = netip.MustParseAddr("127.0.0.1")
+	routerAddr = netip.MustParseAddr("127.0.0.2")
+	vip4       = netip.MustParsePrefix("203.0.113.42/32")
+	vip6       = netip.MustParsePrefix("2001:db8:42::1/128")
+)
+
+func u32(v uint32) *uint32 { return &v }
+
+// testConfig is one VIP guarded by check "web", announced to the router.
+func testConfig(r *bgptest.Router) *config.Config {
+	return &config.Config{
+		BGP: config.BGP{
+			ASN: 65001, RouterID: netip.MustParseAddr("198.18.1.2"),
+			Peers: []config.Peer{{
+				Address: r.Addr, Port: uint16(r.Port), ASN: r.ASN,
+				HoldTime: 9 * time.Second, ConnectRetry: time.Second,
+				LocalAddress: edgeAddr, Families: []config.Family{config.FamilyIPv4},
+			}},
+		},
+		Checks: []config.Check{{Name: "web", Type: config.CheckTCP}},
+		VIPs: []config.VIP{{
+			Name: "web", Prefixes: []netip.Prefix{vip4}, Checks: []string{"web"}, Require: 1,
+			Communities:      []config.Community{65001<<16 | 100},
+			LargeCommunities: []config.LargeCommunity{{Global: 65001, Local1: 1, Local2: 2}},
+			MED:              u32(10),
+		}},
+	}
+}
+
+// startAnnouncer runs an announcer with a real GoBGP speaker until the test
+// ends; the returned function stops it and waits for Run to return.
+func startAnnouncer(t *testing.T, cfg *config.Config) (*Announcer, func()) {
+	t.Helper()
+	a := New(cfg, NewGoBGP(bgptest.DiscardLogger), bgptest.DiscardLogger, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return a, stop
+}
+
+func TestAnnounceAndWithdrawFollowCheck(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	a, _ := startAnnouncer(t, testConfig(r))
+
+	bgptest.Eventually(t, wait, func() bool {
+		st, _, _ := r.PeerState(t, edgeAddr)
+		return st == "established"
+	}, "session established", nil)
+	if got := r.Received(t); len(got) != 0 {
+		t.Fatalf("router received %v before the check rose", bgptest.Prefixes(got))
+	}
+
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip4]; return ok },
+		"VIP at router", func() string { return fmt.Sprint(bgptest.Prefixes(r.Received(t))) })
+	got := r.Received(t)[vip4]
+	want := bgptest.Route{
+		Prefix: vip4, NextHop: "127.0.0.1", ASPath: []uint32{65001},
+		Communities: []string{"65001:100"}, LargeCommunities: []string{"65001:1:2"},
+		MED: u32(10), From: "127.0.0.1",
+	}
+	if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Prefix{})); d != "" {
+		t.Errorf("route at router (-want +got):\n%s", d)
+	}
+
+	a.Publish(health.Event{Check: "web", Status: health.StatusDown, Last: health.Result{Err: "connection refused"}})
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 0 }, "withdrawal", nil)
+	vips := a.Snapshot().VIPs
+	if len(vips) != 1 || vips[0].State != "down" {
+		t.Fatalf("snapshot VIPs = %+v, want web down", vips)
+	}
+	if want := "0 of 1 checks passing, 1 required: web is down (connection refused)"; vips[0].Reason != want {
+		t.Errorf("reason = %q, want %q", vips[0].Reason, want)
+	}
+}
+
+// The router announces prefixes of its own; a second router peering with
+// anycastd must receive only the configured VIPs, never what the first one
+// sent, whatever is in the RIB.
+func TestExportOnlyConfiguredVIPs(t *testing.T) {
+	r1 := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r1.AddPeer(t, edgeAddr, 65001)
+	r2 := bgptest.Start(t, 65002, "198.18.0.3", netip.MustParseAddr("127.0.0.3"))
+	r2.AddPeer(t, edgeAddr, 65001)
+	leaked := []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("203.0.113.99/32"), // inside the VIP range but not configured
+		netip.MustParsePrefix("0.0.0.0/0"),
+	}
+	for _, p := range leaked {
+		r1.Originate(t, p)
+	}
+	cfg := testConfig(r1)
+	cfg.BGP.Peers = append(cfg.BGP.Peers, config.Peer{
+		Address: r2.Addr, Port: uint16(r2.Port), ASN: r2.ASN, HoldTime: 9 * time.Second,
+		ConnectRetry: time.Second, LocalAddress: edgeAddr, Families: []config.Family{config.FamilyIPv4},
+	})
+	a, _ := startAnnouncer(t, cfg)
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+
+	bgptest.Eventually(t, wait, func() bool { _, ok := r2.Received(t)[vip4]; return ok }, "VIP at second router", nil)
+	bgptest.Eventually(t, wait, func() bool { st, _, _ := r1.PeerState(t, edgeAddr); return st == "established" }, "first session", nil)
+	// r1 has sent its prefixes by now (it is established and originated
+	// them before the session came up); give GoBGP's queue one more look.
+	bgptest.Eventually(t, wait, func() bool { _, ok := r1.Received(t)[vip4]; return ok }, "VIP at first router", nil)
+	if got := bgptest.Prefixes(r2.Received(t)); !slices.Equal(got, []string{vip4.String()}) {
+		t.Fatalf("second router received %v, want only %s", got, vip4)
+	}
+	if got := bgptest.Prefixes(r1.Received(t)); !slices.Equal(got, []string{vip4.String()}) {
+		t.Fatalf("first router received %v back, want only %s", got, vip4)
+	}
+}
+
+func TestIPv6OverIPv4SessionUsesConfiguredNextHop(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	cfg := testConfig(r)
+	cfg.BGP.Peers[0].Families = []config.Family{config.FamilyIPv4, config.FamilyIPv6}
+	cfg.BGP.Peers[0].NextHopIPv6 = netip.MustParseAddr("2001:db8::2")
+	cfg.VIPs[0].Prefixes = []netip.Prefix{vip4, vip6}
+	a, _ := startAnnouncer(t, cfg)
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 2 }, "both VIPs at router",
+		func() string { return fmt.Sprint(bgptest.Prefixes(r.Received(t))) })
+	got := r.Received(t)
+	if nh := got[vip6].NextHop; nh != "2001:db8::2" {
+		t.Errorf("IPv6 next hop = %s, want 2001:db8::2", nh)
+	}
+	if nh := got[vip4].NextHop; nh != "127.0.0.1" {
+		t.Errorf("IPv4 next hop = %s, want 127.0.0.1", nh)
+	}
+}
+
+func TestIPv6Session(t *testing.T) {
+	lo6 := netip.MustParseAddr("::1")
+	r := bgptest.Start(t, 65000, "198.18.0.1", lo6)
+	r.AddPeer(t, lo6, 65001)
+	cfg := testConfig(r)
+	cfg.BGP.Peers[0].LocalAddress = lo6
+	cfg.BGP.Peers[0].Families = []config.Family{config.FamilyIPv6}
+	cfg.VIPs[0].Prefixes = []netip.Prefix{vip6}
+	a, _ := startAnnouncer(t, cfg)
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip6]; return ok }, "IPv6 VIP at router", nil)
+	if nh := r.Received(t)[vip6].NextHop; nh != "::1" {
+		t.Errorf("next hop = %s, want ::1 (the session's local address)", nh)
+	}
+}
+
+func TestShutdownWithdrawsEverything(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	a, stop := startAnnouncer(t, testConfig(r))
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 1 }, "VIP at router", nil)
+	_, before, _ := r.PeerState(t, edgeAddr)
+	stop()
+	// The withdrawal is an UPDATE sent before the session closes: the
+	// router counts one more UPDATE from us, not just a dropped session.
+	bgptest.Eventually(t, wait, func() bool {
+		_, after, _ := r.PeerState(t, edgeAddr)
+		return after > before && len(r.Received(t)) == 0
+	}, "withdrawal UPDATE at router", func() string {
+		_, after, _ := r.PeerState(t, edgeAddr)
+		return fmt.Sprintf("UPDATEs %d before, %d after; routes %v", before, after, bgptest.Prefixes(r.Received(t)))
+	})
+}
+
+// Starting and stopping the announcer leaves no goroutine behind except the
+// one GoBGP's Serve never returns from.
+func TestNoGoroutineLeak(t *testing.T) {
+	opts := []goleak.Option{
+		goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve"),
+		goleak.IgnoreAnyFunction("github.com/osrg/gobgp/v3/pkg/server.(*BgpServer).Serve"),
+	}
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	a, stop := startAnnouncer(t, testConfig(r))
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 1 }, "VIP at router", nil)
+	stop()
+	r.Stop()
+	goleak.VerifyNone(t, opts...)
+}

@@ -1,0 +1,275 @@
+package announcer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/routes"
+)
+
+// GoBGP is the Speaker backed by an embedded GoBGP v3 server. It is the only
+// code in anycastd that imports gobgp's pkg/server.
+type GoBGP struct {
+	logger   *slog.Logger
+	s        *server.BgpServer
+	localASN uint32
+
+	mu    sync.Mutex
+	uuids map[netip.Prefix][]byte // path UUIDs from AddPath, for DeletePath
+
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+}
+
+// NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
+// passed to it at the level GoBGP gives them.
+func NewGoBGP(logger *slog.Logger) *GoBGP {
+	s := server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"))))
+	// In GoBGP v3 Serve never returns, even after StopBgp: this one goroutine
+	// outlives the speaker.
+	go s.Serve()
+	return &GoBGP{logger: logger, s: s, uuids: make(map[netip.Prefix][]byte)}
+}
+
+// Start implements Speaker.
+func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
+	listenPort := int32(cfg.BGP.ListenPort)
+	if listenPort == 0 {
+		listenPort = -1 // GoBGP: no listener
+	}
+	var listen []string
+	for _, a := range cfg.BGP.ListenAddresses {
+		listen = append(listen, a.String())
+	}
+	g.localASN = cfg.BGP.ASN
+	err := g.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn:             cfg.BGP.ASN,
+		RouterId:        cfg.BGP.RouterID.String(),
+		ListenPort:      listenPort,
+		ListenAddresses: listen,
+	}})
+	if err != nil {
+		return fmt.Errorf("starting BGP: %w", err)
+	}
+	// StartBgp resets policy state, so policies go in after it, and before
+	// any peer exists, so no session ever runs without them.
+	if err := g.installPolicies(ctx, cfg); err != nil {
+		return err
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	g.stopWatch, g.watchDone = cancel, make(chan struct{})
+	go g.watchPeers(wctx)
+
+	for _, p := range cfg.BGP.Peers {
+		if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(cfg, p)}); err != nil {
+			return fmt.Errorf("adding peer %s: %w", p.Address, err)
+		}
+	}
+	return nil
+}
+
+func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config) error {
+	plan := buildPolicies(cfg)
+	for _, s := range plan.sets {
+		if err := g.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: s}); err != nil {
+			return fmt.Errorf("adding defined set %s: %w", s.Name, err)
+		}
+	}
+	for _, p := range []*api.Policy{plan.import_, plan.export} {
+		if err := g.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p, ReferExistingStatements: false}); err != nil {
+			return fmt.Errorf("adding policy %s: %w", p.Name, err)
+		}
+	}
+	for _, a := range plan.assigned {
+		if err := g.s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fmt.Errorf("assigning policy %s: %w", a.Policies[0].Name, err)
+		}
+	}
+	return nil
+}
+
+func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
+	keepalive := p.KeepaliveInterval
+	if keepalive == 0 {
+		keepalive = p.HoldTime / 3
+	}
+	peer := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: p.Address.String(),
+			PeerAsn:         p.ASN,
+			Description:     p.Description,
+			AuthPassword:    p.Password,
+		},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			HoldTime:          uint64(p.HoldTime / time.Second),
+			KeepaliveInterval: uint64(keepalive / time.Second),
+			ConnectRetry:      uint64(max(p.ConnectRetry/time.Second, 1)),
+		}},
+		Transport: &api.Transport{
+			PassiveMode: p.Passive,
+			RemotePort:  uint32(p.Port),
+		},
+		GracefulRestart: &api.GracefulRestart{Enabled: cfg.BGP.GracefulRestart},
+	}
+	if p.LocalAddress.IsValid() {
+		peer.Transport.LocalAddress = p.LocalAddress.String()
+	}
+	if p.MultihopTTL > 0 {
+		peer.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.MultihopTTL)}
+	}
+	for _, f := range p.Families {
+		fam := familyIPv4
+		if f == config.FamilyIPv6 {
+			fam = familyIPv6
+		}
+		peer.AfiSafis = append(peer.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}})
+	}
+	return peer
+}
+
+// Announce implements Speaker. AddPath on a prefix that is already announced
+// replaces the path (one UPDATE, no withdrawal); the new UUID is kept.
+func (g *GoBGP) Announce(ctx context.Context, r routes.Route) error {
+	path, err := buildPath(r, g.localASN)
+	if err != nil {
+		return fmt.Errorf("building path for %s: %w", r.Prefix, err)
+	}
+	resp, err := g.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
+	if err != nil {
+		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
+	}
+	g.mu.Lock()
+	g.uuids[r.Prefix] = resp.Uuid
+	g.mu.Unlock()
+	return nil
+}
+
+// Withdraw implements Speaker. It always deletes by UUID: DeletePath without
+// one would delete every local path.
+func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
+	g.mu.Lock()
+	id, ok := g.uuids[prefix]
+	g.mu.Unlock()
+	if !ok || len(id) == 0 {
+		return nil
+	}
+	if err := g.s.DeletePath(ctx, &api.DeletePathRequest{
+		TableType: api.TableType_GLOBAL, Family: familyOf(prefix), Uuid: id,
+	}); err != nil {
+		return fmt.Errorf("withdrawing %s: %w", prefix, err)
+	}
+	g.mu.Lock()
+	delete(g.uuids, prefix)
+	g.mu.Unlock()
+	return nil
+}
+
+// Flush implements Speaker: it polls each established session's output
+// queue until all are empty.
+func (g *GoBGP) Flush(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		queued := 0
+		err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if s := p.GetState(); s != nil && s.SessionState == api.PeerState_ESTABLISHED {
+				queued += int(s.OutQ)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("listing peers: %w", err)
+		}
+		if queued == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d messages still queued: %w", queued, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Peers implements Speaker.
+func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
+	var out []PeerStatus
+	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		out = append(out, peerStatus(p))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing peers: %w", err)
+	}
+	return out, nil
+}
+
+func peerStatus(p *api.Peer) PeerStatus {
+	st := PeerStatus{}
+	if c := p.GetConf(); c != nil {
+		st.Address, _ = netip.ParseAddr(c.NeighborAddress)
+		st.ASN = c.PeerAsn
+		st.Description = c.Description
+	}
+	if s := p.GetState(); s != nil {
+		st.State = strings.ToLower(s.SessionState.String())
+		if !st.Address.IsValid() {
+			st.Address, _ = netip.ParseAddr(s.NeighborAddress)
+		}
+	}
+	if t := p.GetTimers().GetState(); t != nil {
+		if st.State == "established" && t.Uptime != nil {
+			st.Since = t.Uptime.AsTime()
+		} else if t.Downtime != nil {
+			st.Since = t.Downtime.AsTime()
+		}
+	}
+	return st
+}
+
+// watchPeers logs every session state change. The WatchEvent callback must
+// not block; logging is all it does.
+func (g *GoBGP) watchPeers(ctx context.Context) {
+	defer close(g.watchDone)
+	err := g.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
+		ev := r.GetPeer()
+		if ev == nil || ev.Type != api.WatchEventResponse_PeerEvent_STATE || ev.Peer == nil {
+			return
+		}
+		st := peerStatus(ev.Peer)
+		attrs := []any{"peer", st.Address.String(), "asn", st.ASN, "state", st.State}
+		if st.Established() {
+			g.logger.Info("BGP session established", attrs...)
+		} else {
+			g.logger.Warn("BGP session not established", attrs...)
+		}
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		g.logger.Error("watching BGP peers failed", "err", err)
+		return
+	}
+	<-ctx.Done()
+}
+
+// Stop implements Speaker.
+func (g *GoBGP) Stop(ctx context.Context) error {
+	err := g.s.StopBgp(ctx, &api.StopBgpRequest{})
+	if g.stopWatch != nil {
+		g.stopWatch()
+		<-g.watchDone
+		g.stopWatch = nil
+	}
+	if err != nil {
+		return fmt.Errorf("stopping BGP: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package announcer
+
+import (
+	"fmt"
+	"net/netip"
+
+	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/anycastd/anycastd/config"
+)
+
+// Names of the defined sets and policies anycastd installs in GoBGP.
+const (
+	setVIPsIPv4   = "anycastd-vips-ipv4"
+	setVIPsIPv6   = "anycastd-vips-ipv6"
+	policyImport  = "anycastd-import"
+	policyExport  = "anycastd-export"
+	stmtImportAll = "anycastd-import-local"
+)
+
+// policyPlan is everything the speaker installs so that only locally
+// originated paths enter the RIB and only configured VIP prefixes leave it.
+type policyPlan struct {
+	sets     []*api.DefinedSet
+	import_  *api.Policy
+	export   *api.Policy
+	assigned []*api.PolicyAssignment
+}
+
+// buildPolicies derives the import and export policy from the config.
+//
+// Import: accept paths of route type LOCAL (what anycastd adds itself); the
+// default action rejects everything a peer sends.
+//
+// Export: a path leaves only if its prefix is exactly one of the configured
+// VIP prefixes; everything else is rejected by default. Where a peer has an
+// explicit next hop for a family, a statement matching that peer and family
+// sets it before accepting.
+func buildPolicies(cfg *config.Config) policyPlan {
+	var v4, v6 []*api.Prefix
+	for _, v := range cfg.VIPs {
+		for _, p := range v.Prefixes {
+			e := &api.Prefix{IpPrefix: p.String(), MaskLengthMin: uint32(p.Bits()), MaskLengthMax: uint32(p.Bits())}
+			if p.Addr().Is4() {
+				v4 = append(v4, e)
+			} else {
+				v6 = append(v6, e)
+			}
+		}
+	}
+	var plan policyPlan
+	famSets := map[config.Family]string{}
+	if len(v4) > 0 {
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv4, Prefixes: v4})
+		famSets[config.FamilyIPv4] = setVIPsIPv4
+	}
+	if len(v6) > 0 {
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv6, Prefixes: v6})
+		famSets[config.FamilyIPv6] = setVIPsIPv6
+	}
+
+	plan.import_ = &api.Policy{Name: policyImport, Statements: []*api.Statement{{
+		Name:       stmtImportAll,
+		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+	}}}
+
+	plan.export = &api.Policy{Name: policyExport}
+	for i, p := range cfg.BGP.Peers {
+		for _, nh := range []struct {
+			fam  config.Family
+			addr netip.Addr
+		}{{config.FamilyIPv4, p.NextHopIPv4}, {config.FamilyIPv6, p.NextHopIPv6}} {
+			set, ok := famSets[nh.fam]
+			if !nh.addr.IsValid() || !ok {
+				continue
+			}
+			nset := fmt.Sprintf("anycastd-peer-%d", i)
+			if !hasSet(plan.sets, nset) {
+				plan.sets = append(plan.sets, &api.DefinedSet{
+					DefinedType: api.DefinedType_NEIGHBOR, Name: nset,
+					List: []string{netip.PrefixFrom(p.Address, p.Address.BitLen()).String()},
+				})
+			}
+			plan.export.Statements = append(plan.export.Statements, &api.Statement{
+				Name: fmt.Sprintf("anycastd-nexthop-%d-%s", i, nh.fam),
+				Conditions: &api.Conditions{
+					PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: set},
+					NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: nset},
+				},
+				Actions: &api.Actions{
+					RouteAction: api.RouteAction_ACCEPT,
+					Nexthop:     &api.NexthopAction{Address: nh.addr.String()},
+				},
+			})
+		}
+	}
+	for _, fam := range []config.Family{config.FamilyIPv4, config.FamilyIPv6} {
+		set, ok := famSets[fam]
+		if !ok {
+			continue
+		}
+		plan.export.Statements = append(plan.export.Statements, &api.Statement{
+			Name:       "anycastd-export-" + string(fam),
+			Conditions: &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: set}},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+		})
+	}
+
+	plan.assigned = []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_IMPORT, Policies: []*api.Policy{{Name: policyImport}}, DefaultAction: api.RouteAction_REJECT},
+		{Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: policyExport}}, DefaultAction: api.RouteAction_REJECT},
+	}
+	return plan
+}
+
+func hasSet(sets []*api.DefinedSet, name string) bool {
+	for _, s := range sets {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}

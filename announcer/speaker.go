@@ -1,0 +1,43 @@
+// Package announcer owns what anycastd announces: the embedded BGP speaker and
+// the loop that turns check states into route-table diffs.
+package announcer
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/routes"
+)
+
+// Speaker is the BGP side of the announcer. The only implementation talking
+// to real BGP is the GoBGP adapter (gobgp.go); tests may record calls instead.
+type Speaker interface {
+	// Start brings up the BGP instance, its policies and its peers.
+	Start(ctx context.Context, cfg *config.Config) error
+	// Announce adds the route, or replaces the one announced for its prefix.
+	Announce(ctx context.Context, r routes.Route) error
+	// Withdraw removes the route for prefix; withdrawing a prefix that is not
+	// announced is not an error.
+	Withdraw(ctx context.Context, prefix netip.Prefix) error
+	// Flush waits until every established session has sent what is queued
+	// for it, or ctx is done.
+	Flush(ctx context.Context) error
+	// Peers returns the state of every configured session.
+	Peers(ctx context.Context) ([]PeerStatus, error)
+	// Stop closes every session and stops the instance.
+	Stop(ctx context.Context) error
+}
+
+// PeerStatus is a BGP session as seen by the speaker.
+type PeerStatus struct {
+	Address     netip.Addr
+	ASN         uint32
+	Description string
+	State       string // idle, connect, active, opensent, openconfirm, established
+	Since       time.Time
+}
+
+// Established reports whether the session is up.
+func (p PeerStatus) Established() bool { return p.State == "established" }

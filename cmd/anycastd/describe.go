@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/anycastd/anycastd/config"
+)
+
+// describe prints what a valid configuration would do: sessions, what is
+// announced to whom, and which checks guard it.
+func describe(w io.Writer, path string, cfg *config.Config) {
+	fmt.Fprintf(w, "%s: configuration OK\n\n", path)
+	listen := "no listener (outbound sessions only)"
+	if cfg.BGP.ListenPort != 0 {
+		listen = fmt.Sprintf("listening on port %d", cfg.BGP.ListenPort)
+	}
+	fmt.Fprintf(w, "BGP: AS %d, router ID %s, %s\n\n", cfg.BGP.ASN, cfg.BGP.RouterID, listen)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tAS\tTYPE\tFAMILIES\tNEXT HOP\tHOLD\tOPTIONS")
+	for _, p := range cfg.BGP.Peers {
+		kind := "eBGP"
+		if p.Internal(cfg.BGP.ASN) {
+			kind = "iBGP"
+		}
+		var fams, nhs, opts []string
+		for _, f := range p.Families {
+			fams = append(fams, string(f))
+		}
+		if p.NextHopIPv4.IsValid() {
+			nhs = append(nhs, p.NextHopIPv4.String())
+		}
+		if p.NextHopIPv6.IsValid() {
+			nhs = append(nhs, p.NextHopIPv6.String())
+		}
+		if len(nhs) == 0 {
+			nhs = []string{"session address"}
+		}
+		if p.Password != "" {
+			opts = append(opts, "md5")
+		}
+		if p.Passive {
+			opts = append(opts, "passive")
+		}
+		if p.MultihopTTL > 0 {
+			opts = append(opts, fmt.Sprintf("multihop %d", p.MultihopTTL))
+		}
+		if p.Description != "" {
+			opts = append(opts, fmt.Sprintf("%q", p.Description))
+		}
+		addr := p.Address.String()
+		if p.Port != 179 {
+			addr = fmt.Sprintf("%s port %d", addr, p.Port)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", addr, p.ASN, kind,
+			strings.Join(fams, ","), strings.Join(nhs, ","), p.HoldTime, dash(strings.Join(opts, ", ")))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VIP\tPREFIX\tANNOUNCED TO\tGUARDED BY\tATTRIBUTES")
+	for _, v := range cfg.VIPs {
+		guard := fmt.Sprintf("%s (%s)", strings.Join(v.Checks, ", "), requireText(v))
+		for _, p := range v.Prefixes {
+			fam := config.FamilyIPv4
+			if p.Addr().Is6() {
+				fam = config.FamilyIPv6
+			}
+			var to []string
+			for _, peer := range cfg.BGP.Peers {
+				if peer.HasFamily(fam) {
+					to = append(to, peer.Address.String())
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, p, strings.Join(to, ","), guard, dash(attributes(v)))
+		}
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tTYPE\tTARGET\tINTERVAL\tTIMEOUT\tRISE\tFALL")
+	for _, c := range cfg.Checks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", c.Name, c.Type, target(c), c.Interval, c.Timeout, c.Rise, c.Fall)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nNothing is announced until its checks have passed `rise` times.")
+}
+
+func requireText(v config.VIP) string {
+	switch {
+	case v.Require == len(v.Checks) && v.Require == 1:
+		return "must pass"
+	case v.Require == len(v.Checks):
+		return "all must pass"
+	case v.Require == 1:
+		return "any must pass"
+	default:
+		return fmt.Sprintf("%d of %d must pass", v.Require, len(v.Checks))
+	}
+}
+
+func attributes(v config.VIP) string {
+	var parts []string
+	for _, c := range v.Communities {
+		parts = append(parts, "community "+c.String())
+	}
+	for _, c := range v.LargeCommunities {
+		parts = append(parts, "large-community "+c.String())
+	}
+	if v.MED != nil {
+		parts = append(parts, fmt.Sprintf("med %d", *v.MED))
+	}
+	if v.LocalPref != nil {
+		parts = append(parts, fmt.Sprintf("local-pref %d (iBGP)", *v.LocalPref))
+	}
+	if v.Prepend > 0 {
+		parts = append(parts, fmt.Sprintf("prepend %d", v.Prepend))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func target(c config.Check) string {
+	switch {
+	case c.TCP != nil:
+		return c.TCP.Address
+	case c.HTTP != nil:
+		return c.HTTP.Method + " " + c.HTTP.URL
+	case c.Exec != nil:
+		return strings.Join(c.Exec.Command, " ")
+	}
+	return "-"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,76 @@
+// Package health runs health checks and publishes their state changes.
+//
+// A Checker performs one probe. A Runner drives one Checker on its interval
+// with a timeout, counts rise/fall and publishes an Event on every state
+// transition. A Manager owns the runners of a whole configuration.
+package health
+
+import (
+	"context"
+	"time"
+)
+
+// Checker performs one probe. It returns nil when the check passes and an
+// error that says why when it fails. It must return promptly once ctx is done.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// OutputChecker is a Checker that also reports what the probe printed. The
+// Runner prefers CheckOutput over Check when a Checker implements it, and
+// keeps the output in Result.Output.
+type OutputChecker interface {
+	Checker
+	CheckOutput(ctx context.Context) (output string, err error)
+}
+
+// CheckerFunc adapts a function to a Checker.
+type CheckerFunc func(ctx context.Context) error
+
+// Check implements Checker.
+func (f CheckerFunc) Check(ctx context.Context) error { return f(ctx) }
+
+// Status is the state of a check as seen by the runner.
+type Status int
+
+const (
+	// StatusUnknown: not yet risen nor fallen. Treated as failing: nothing is
+	// announced before its checks have passed `rise` times.
+	StatusUnknown Status = iota
+	StatusUp
+	StatusDown
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusUp:
+		return "up"
+	case StatusDown:
+		return "down"
+	default:
+		return "unknown"
+	}
+}
+
+// Passing reports whether s counts as passing.
+func (s Status) Passing() bool { return s == StatusUp }
+
+// Result is the outcome of one probe.
+type Result struct {
+	Time    time.Time     // when the probe started
+	Latency time.Duration // how long it took
+	Err     string        // empty when it passed; "timeout after 500ms" on timeout
+	// Output is what the probe printed, if the checker reports any (exec
+	// checks: the first 4 KiB of combined stdout and stderr).
+	Output string
+}
+
+// Passed reports whether the probe passed.
+func (r Result) Passed() bool { return r.Err == "" }
+
+// Event is published when a check changes Status.
+type Event struct {
+	Check  string
+	Status Status
+	Last   Result // the probe that caused the transition
+}

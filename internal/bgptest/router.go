@@ -1,0 +1,276 @@
+// Package bgptest runs an in-process GoBGP server that plays the upstream
+// router in tests: it accepts sessions, records what it receives and can
+// originate prefixes of its own.
+package bgptest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Router is a GoBGP instance playing a router.
+type Router struct {
+	ASN  uint32
+	Addr netip.Addr // listen address
+	Port int
+	s    *server.BgpServer
+}
+
+// Route is what the router holds for one prefix.
+type Route struct {
+	Prefix           netip.Prefix
+	NextHop          string
+	ASPath           []uint32
+	Communities      []string // "65001:100"
+	LargeCommunities []string // "65001:1:2"
+	MED              *uint32
+	LocalPref        *uint32
+	From             string // neighbor address, "" for its own paths
+}
+
+// FreePort returns a TCP port that was free on addr a moment ago.
+func FreePort(t testing.TB, addr netip.Addr) int {
+	t.Helper()
+	l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs a router with asn listening on addr (a free port), stopped at
+// the end of the test.
+func Start(t testing.TB, asn uint32, routerID string, addr netip.Addr) *Router {
+	t.Helper()
+	port := FreePort(t, addr)
+	s := server.NewBgpServer(server.LoggerOption(quiet{}))
+	go s.Serve()
+	ctx := context.Background()
+	err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: asn, RouterId: routerID, ListenPort: int32(port), ListenAddresses: []string{addr.String()},
+	}})
+	if err != nil {
+		t.Fatalf("starting test router: %v", err)
+	}
+	r := &Router{ASN: asn, Addr: addr, Port: port, s: s}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Stop closes the router's sessions and listener. GoBGP's Serve goroutine
+// stays behind (it never returns in v3).
+func (r *Router) Stop() { _ = r.s.StopBgp(context.Background(), &api.StopBgpRequest{}) }
+
+// AddPeer configures a passive session towards addr/asn carrying both
+// unicast families.
+func (r *Router) AddPeer(t testing.TB, addr netip.Addr, asn uint32) {
+	t.Helper()
+	err := r.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: addr.String(), PeerAsn: asn},
+		Transport: &api.Transport{PassiveMode: true, LocalAddress: r.Addr.String()},
+		Timers:    &api.Timers{Config: &api.TimersConfig{HoldTime: 9, KeepaliveInterval: 3, ConnectRetry: 1}},
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+			{Config: &api.AfiSafiConfig{Family: &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}, Enabled: true}},
+		},
+	}})
+	if err != nil {
+		t.Fatalf("adding peer %s to test router: %v", addr, err)
+	}
+}
+
+// Originate makes the router announce prefix itself (to every peer).
+func (r *Router) Originate(t testing.TB, prefix netip.Prefix) {
+	t.Helper()
+	nlri, _ := anypb.New(&api.IPAddressPrefix{Prefix: prefix.Addr().String(), PrefixLen: uint32(prefix.Bits())})
+	origin, _ := anypb.New(&api.OriginAttribute{Origin: 0})
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	var nh *anypb.Any
+	if prefix.Addr().Is4() {
+		nh, _ = anypb.New(&api.NextHopAttribute{NextHop: r.Addr.String()})
+	} else {
+		fam = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+		nh, _ = anypb.New(&api.MpReachNLRIAttribute{Family: fam, NextHops: []string{"2001:db8:ffff::1"}, Nlris: []*anypb.Any{nlri}})
+	}
+	_, err := r.s.AddPath(context.Background(), &api.AddPathRequest{Path: &api.Path{Family: fam, Nlri: nlri, Pattrs: []*anypb.Any{origin, nh}}})
+	if err != nil {
+		t.Fatalf("originating %s: %v", prefix, err)
+	}
+}
+
+// Routes returns every route the router holds in its RIB, keyed by prefix,
+// best path only.
+func (r *Router) Routes(t testing.TB) map[netip.Prefix]Route {
+	t.Helper()
+	out := make(map[netip.Prefix]Route)
+	for _, fam := range []*api.Family{
+		{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
+		{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST},
+	} {
+		err := r.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam},
+			func(d *api.Destination) {
+				for _, p := range d.Paths {
+					if !p.Best {
+						continue
+					}
+					rt, err := toRoute(p)
+					if err != nil {
+						t.Errorf("decoding path %s: %v", d.Prefix, err)
+						return
+					}
+					out[rt.Prefix] = rt
+				}
+			})
+		if err != nil {
+			t.Fatalf("listing routes: %v", err)
+		}
+	}
+	return out
+}
+
+// Received returns only the routes learned from peers (not its own).
+func (r *Router) Received(t testing.TB) map[netip.Prefix]Route {
+	t.Helper()
+	out := r.Routes(t)
+	for p, rt := range out {
+		if rt.From == "" {
+			delete(out, p)
+		}
+	}
+	return out
+}
+
+func toRoute(p *api.Path) (Route, error) {
+	nlri, err := apiutil.GetNativeNlri(p)
+	if err != nil {
+		return Route{}, err
+	}
+	pfx, err := netip.ParsePrefix(nlri.String())
+	if err != nil {
+		return Route{}, err
+	}
+	rt := Route{Prefix: pfx}
+	if !p.IsFromExternal && p.NeighborIp != "<nil>" && p.NeighborIp != "" && p.SourceAsn != 0 {
+		rt.From = p.NeighborIp
+	}
+	if p.IsFromExternal || p.SourceAsn != 0 {
+		rt.From = p.NeighborIp
+	}
+	attrs, err := apiutil.GetNativePathAttributes(p)
+	if err != nil {
+		return Route{}, err
+	}
+	for _, a := range attrs {
+		switch a := a.(type) {
+		case *bgp.PathAttributeNextHop:
+			rt.NextHop = a.Value.String()
+		case *bgp.PathAttributeMpReachNLRI:
+			rt.NextHop = a.Nexthop.String()
+		case *bgp.PathAttributeAsPath:
+			for _, seg := range a.Value {
+				rt.ASPath = append(rt.ASPath, seg.GetAS()...)
+			}
+		case *bgp.PathAttributeCommunities:
+			for _, c := range a.Value {
+				rt.Communities = append(rt.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+			}
+		case *bgp.PathAttributeLargeCommunities:
+			for _, c := range a.Values {
+				rt.LargeCommunities = append(rt.LargeCommunities, c.String())
+			}
+		case *bgp.PathAttributeMultiExitDisc:
+			v := a.Value
+			rt.MED = &v
+		case *bgp.PathAttributeLocalPref:
+			v := a.Value
+			rt.LocalPref = &v
+		}
+	}
+	return rt, nil
+}
+
+// PeerState returns the session state of neighbor addr ("established", ...),
+// its uptime and how many UPDATE messages the router has received from it.
+func (r *Router) PeerState(t testing.TB, addr netip.Addr) (state string, updates uint64, uptime time.Time) {
+	t.Helper()
+	err := r.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		if s := p.GetState(); s != nil {
+			state = map[api.PeerState_SessionState]string{
+				api.PeerState_ESTABLISHED: "established", api.PeerState_IDLE: "idle",
+				api.PeerState_ACTIVE: "active", api.PeerState_CONNECT: "connect",
+				api.PeerState_OPENSENT: "opensent", api.PeerState_OPENCONFIRM: "openconfirm",
+			}[s.SessionState]
+			if m := s.GetMessages().GetReceived(); m != nil {
+				updates = m.Update
+			}
+		}
+		if ts := p.GetTimers().GetState().GetUptime(); ts != nil {
+			uptime = ts.AsTime()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listing peer %s: %v", addr, err)
+	}
+	return state, updates, uptime
+}
+
+// Eventually polls cond every 10ms until it is true or timeout passes, then
+// fails the test with msg and the last value of describe().
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, describe func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			d := ""
+			if describe != nil {
+				d = ": " + describe()
+			}
+			t.Fatalf("timed out after %s waiting for %s%s", timeout, msg, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Prefixes returns the sorted keys of a route map, for messages.
+func Prefixes(m map[netip.Prefix]Route) []string {
+	var out []string
+	for p := range m {
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Itoa is strconv.Itoa, for building configs in tests.
+func Itoa(i int) string { return strconv.Itoa(i) }
+
+// quiet discards GoBGP's logs.
+type quiet struct{}
+
+func (quiet) Panic(msg string, f gobgplog.Fields) { panic(msg) }
+func (quiet) Fatal(msg string, f gobgplog.Fields) { panic(msg) }
+func (quiet) Error(string, gobgplog.Fields)       {}
+func (quiet) Warn(string, gobgplog.Fields)        {}
+func (quiet) Info(string, gobgplog.Fields)        {}
+func (quiet) Debug(string, gobgplog.Fields)       {}
+func (quiet) SetLevel(gobgplog.LogLevel)          {}
+func (quiet) GetLevel() gobgplog.LogLevel         { return gobgplog.ErrorLevel }
+
+// DiscardLogger is a slog logger that writes nowhere.
+var DiscardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
