@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anycastd/anycastd/internal/bgptest"
+)
+
+const wait = 15 * time.Second
+
+var (
+	binary     string
+	edgeAddr   = netip.MustParseAddr("127.0.0.1")
+	routerAddr = netip.MustParseAddr("127.0.0.2")
+	vip4       = netip.MustParsePrefix("203.0.113.42/32")
+	vip6       = netip.MustParsePrefix("2001:db8:42::1/128")
+)
+
+// TestMain builds the anycastd binary once; the tests run it as users do.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "anycastd-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "anycastd")
+	out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building anycastd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects the daemon's log output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type daemon struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// startDaemon writes cfg to a file and runs anycastd on it until the test
+// ends (SIGKILL at cleanup if it is still running). Its logs are printed
+// when the test fails.
+func startDaemon(t *testing.T, cfg string) *daemon {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "anycastd.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(binary, "-config", path, "-log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		if t.Failed() {
+			t.Logf("anycastd logs:\n%s", d.logs)
+		}
+	})
+	return d
+}
+
+// baseConfig is a daemon with one peer (the router) and one VIP guarded by
+// the check in checkTOML.
+func baseConfig(r *bgptest.Router, checkTOML string) string {
+	return fmt.Sprintf(`
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+listen_port = 0
+
+[[bgp.peer]]
+address = "%s"
+port = %d
+asn = %d
+hold_time = "9s"
+connect_retry = "1s"
+local_address = "%s"
+families = ["ipv4", "ipv6"]
+next_hop_ipv6 = "2001:db8::2"
+
+[interface]
+manage = false
+
+[api]
+listen = ""
+
+[metrics]
+listen = ""
+
+[[check]]
+name = "svc"
+interval = "100ms"
+timeout = "50ms"
+rise = 2
+fall = 2
+%s
+
+[[vip]]
+name = "web"
+prefixes = ["%s", "%s"]
+checks = ["svc"]
+communities = ["65001:100"]
+`, r.Addr, r.Port, r.ASN, edgeAddr, checkTOML, vip4, vip6)
+}
+
+func startRouter(t *testing.T) *bgptest.Router {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	return r
+}
+
+func hasVIPs(t *testing.T, r *bgptest.Router) func() bool {
+	return func() bool {
+		got := r.Received(t)
+		_, ok4 := got[vip4]
+		_, ok6 := got[vip6]
+		return ok4 && ok6
+	}
+}
+
+func hasNone(t *testing.T, r *bgptest.Router) func() bool {
+	return func() bool { return len(r.Received(t)) == 0 }
+}
+
+func TestTCPCheckDrivesAnnouncement(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	r := startRouter(t)
+	startDaemon(t, baseConfig(r, fmt.Sprintf("type = \"tcp\"\naddress = %q", addr)))
+
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs announced once the tcp check rises", nil)
+	if nh := r.Received(t)[vip6].NextHop; nh != "2001:db8::2" {
+		t.Errorf("IPv6 next hop at router = %s, want 2001:db8::2", nh)
+	}
+
+	ln.Close()
+	bgptest.Eventually(t, wait, hasNone(t, r), "withdrawal after the listener closed", nil)
+
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("reopening %s: %v", addr, err)
+	}
+	defer ln.Close()
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs back after the listener reopened", nil)
+}
+
+func TestHTTPCheckDrivesAnnouncement(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "unhealthy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	r := startRouter(t)
+	d := startDaemon(t, baseConfig(r, fmt.Sprintf("type = \"http\"\nurl = %q", srv.URL+"/healthz")))
+
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs announced once the http check rises", nil)
+	healthy.Store(false)
+	bgptest.Eventually(t, wait, hasNone(t, r), "withdrawal while the service answers 503", nil)
+	if !strings.Contains(d.logs.String(), "503") {
+		t.Errorf("logs do not say why the VIP was withdrawn (status 503):\n%s", d.logs)
+	}
+	healthy.Store(true)
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs back once the service answers 200", nil)
+}
+
+func TestSIGTERMWithdrawsAndExitsZero(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := startRouter(t)
+	d := startDaemon(t, baseConfig(r, fmt.Sprintf("type = \"tcp\"\naddress = %q", ln.Addr())))
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs announced", nil)
+	_, before, _ := r.PeerState(t, edgeAddr)
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err // for cleanup
+		if err != nil {
+			t.Fatalf("anycastd exited with %v after SIGTERM, want exit status 0", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("anycastd did not exit after SIGTERM")
+	}
+	bgptest.Eventually(t, wait, hasNone(t, r), "router holds no VIP after SIGTERM", nil)
+	// The VIPs were withdrawn with an UPDATE before the session closed.
+	_, after, _ := r.PeerState(t, edgeAddr)
+	if after <= before {
+		t.Errorf("router received %d UPDATEs before SIGTERM and %d after; want a withdrawal UPDATE", before, after)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	out, err := exec.Command(binary, "-check-config", "../../examples/anycastd.toml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("-check-config on the example: %v\n%s", err, out)
+	}
+	for _, want := range []string{"configuration OK", "203.0.113.42/32", "2001:db8:42::1/128", "198.18.1.1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("-check-config output lacks %q:\n%s", want, out)
+		}
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[bgp]\nasn = 65001\nrouter_id = \"198.18.1.2\"\nbogus = 1\n"), 0o644)
+	out, err = exec.Command(binary, "-check-config", bad).CombinedOutput()
+	if code := exitCode(err); code != 1 {
+		t.Errorf("-check-config on a bad file exited %d, want 1\n%s", code, out)
+	}
+	if !strings.Contains(string(out), `unknown key "bgp.bogus" (line 4)`) {
+		t.Errorf("error does not name the key and line:\n%s", out)
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
