@@ -1,0 +1,246 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func u32(v uint32) *uint32 { return &v }
+
+var addr = netip.MustParseAddr
+var prefix = netip.MustParsePrefix
+
+// cmpOpts compares netip values, which have unexported fields, with ==.
+var cmpOpts = cmp.Options{
+	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+}
+
+func TestParseValid(t *testing.T) {
+	tests := []struct {
+		file string
+		want *Config
+	}{
+		{"valid-full.toml", &Config{
+			BGP: BGP{
+				ASN:             65001,
+				RouterID:        addr("198.18.1.2"),
+				ListenPort:      1179,
+				ListenAddresses: []netip.Addr{addr("0.0.0.0"), addr("::")},
+				GracefulRestart: true,
+				Peers: []Peer{
+					{
+						Address:           addr("198.18.1.1"),
+						Port:              1179,
+						ASN:               65000,
+						Description:       "core-1",
+						HoldTime:          30 * time.Second,
+						KeepaliveInterval: 10 * time.Second,
+						ConnectRetry:      7 * time.Second,
+						Password:          "s3cret",
+						MultihopTTL:       2,
+						Passive:           true,
+						LocalAddress:      addr("198.18.1.2"),
+						Families:          []Family{FamilyIPv4, FamilyIPv6},
+						NextHopIPv4:       addr("198.18.1.2"),
+						NextHopIPv6:       addr("2001:db8::2"),
+						Line:              10,
+					},
+					{
+						Address:           addr("2001:db8::1"),
+						Port:              179,
+						ASN:               65001,
+						HoldTime:          9 * time.Second,
+						KeepaliveInterval: 3 * time.Second,
+						ConnectRetry:      5 * time.Second,
+						Families:          []Family{FamilyIPv6},
+						Line:              26,
+					},
+				},
+			},
+			Interface: Interface{Name: "anycast0", Manage: false},
+			API:       API{Listen: "127.0.0.1:9480"},
+			Metrics:   Metrics{Listen: "[::1]:9479"},
+			Log:       Log{Format: "json", Level: "debug"},
+			Checks: []Check{
+				{
+					Name: "web", Type: CheckHTTP,
+					Interval: 2 * time.Second, Timeout: 1500 * time.Millisecond,
+					Rise: 2, Fall: 5,
+					HTTP: &HTTPCheck{
+						URL:          "https://127.0.0.1:8443/healthz",
+						Method:       "HEAD",
+						ExpectStatus: []StatusRange{{200, 200}, {300, 399}},
+					},
+					Line: 44,
+				},
+				{
+					Name: "db", Type: CheckTCP,
+					Interval: time.Second, Timeout: 500 * time.Millisecond,
+					Rise: 3, Fall: 3,
+					TCP:  &TCPCheck{Address: "127.0.0.1:5432"},
+					Line: 55,
+				},
+				{
+					Name: "script", Type: CheckExec,
+					Interval: time.Second, Timeout: 250 * time.Millisecond,
+					Rise: 3, Fall: 3,
+					Exec: &ExecCheck{Command: []string{"/usr/local/bin/check", "--fast"}},
+					Line: 60,
+				},
+			},
+			VIPs: []VIP{
+				{
+					Name:             "web",
+					Prefixes:         []netip.Prefix{prefix("203.0.113.42/32"), prefix("2001:db8:42::1/128")},
+					Checks:           []string{"web", "db"},
+					Require:          1,
+					Communities:      []Community{65001<<16 | 100, CommunityNoExport},
+					LargeCommunities: []LargeCommunity{{65001, 1, 2}},
+					MED:              u32(10),
+					LocalPref:        u32(200),
+					Prepend:          2,
+					Line:             66,
+				},
+				{
+					Name:           "anycast-net",
+					Prefixes:       []netip.Prefix{prefix("198.51.100.0/24")},
+					Checks:         []string{"web", "db", "script"},
+					Require:        2,
+					AllowAggregate: true,
+					Line:           80,
+				},
+			},
+		}},
+		{"valid-minimal.toml", &Config{
+			BGP: BGP{
+				ASN:        65001,
+				RouterID:   addr("198.18.1.2"),
+				ListenPort: 179,
+				Peers: []Peer{{
+					Address:           addr("198.18.1.1"),
+					Port:              179,
+					ASN:               65000,
+					HoldTime:          9 * time.Second,
+					KeepaliveInterval: 3 * time.Second,
+					ConnectRetry:      5 * time.Second,
+					Families:          []Family{FamilyIPv4},
+					Line:              5,
+				}},
+			},
+			Interface: Interface{Name: "lo", Manage: true},
+			API:       API{Listen: "unix:///run/anycastd/api.sock"},
+			Metrics:   Metrics{Listen: "127.0.0.1:9479"},
+			Log:       Log{Format: "text", Level: "info"},
+			Checks: []Check{{
+				Name: "web", Type: CheckHTTP,
+				Interval: time.Second, Timeout: 500 * time.Millisecond,
+				Rise: 3, Fall: 3,
+				HTTP: &HTTPCheck{
+					URL:          "http://127.0.0.1:8080/healthz",
+					Method:       "GET",
+					ExpectStatus: []StatusRange{{200, 299}},
+				},
+				Line: 9,
+			}},
+			VIPs: []VIP{{
+				Name:     "web",
+				Prefixes: []netip.Prefix{prefix("203.0.113.42/32")},
+				Checks:   []string{"web"},
+				Require:  1,
+				Line:     14,
+			}},
+		}},
+		{"valid-inline.toml", &Config{
+			BGP: BGP{
+				ASN:        4200000000,
+				RouterID:   addr("10.0.0.1"),
+				ListenPort: 0,
+				Peers: []Peer{
+					{
+						Address:           addr("fe80::1%eth0"),
+						Port:              179,
+						ASN:               4200000001,
+						HoldTime:          9 * time.Second,
+						KeepaliveInterval: 3 * time.Second,
+						ConnectRetry:      5 * time.Second,
+						Families:          []Family{FamilyIPv6},
+						Line:              6,
+					},
+					{
+						Address:           addr("10.0.0.2"),
+						Port:              179,
+						ASN:               65000,
+						HoldTime:          10 * time.Second,
+						KeepaliveInterval: 3 * time.Second,
+						ConnectRetry:      5 * time.Second,
+						Families:          []Family{FamilyIPv4},
+						Line:              7,
+					},
+				},
+			},
+			Interface: Interface{Name: "lo", Manage: true},
+			Log:       Log{Format: "text", Level: "warn"},
+			Checks: []Check{
+				{
+					Name: "a", Type: CheckTCP,
+					Interval: 10 * time.Millisecond, Timeout: 5 * time.Millisecond,
+					Rise: 3, Fall: 3,
+					TCP:  &TCPCheck{Address: "localhost:80"},
+					Line: 15,
+				},
+				{
+					Name: "b", Type: CheckExec,
+					Interval: time.Minute, Timeout: 2 * time.Second,
+					Rise: 3, Fall: 3,
+					Exec: &ExecCheck{Command: []string{`C:\x`, "multi \"line\" "}},
+					Line: 16,
+				},
+			},
+			VIPs: []VIP{{
+				Name:     "v.1_x-y",
+				Prefixes: []netip.Prefix{prefix("2001:db8::1/128")},
+				Checks:   []string{"a", "b"},
+				Require:  2,
+				Communities: []Community{
+					CommunityGracefulShutdown, CommunityBlackhole, CommunityNoAdvertise, 0, 0xFFFFFFFF,
+				},
+				LargeCommunities: []LargeCommunity{{0, 0, 0}, {1<<32 - 1, 1<<32 - 1, 1<<32 - 1}},
+				MED:              u32(0),
+				LocalPref:        u32(1<<32 - 1),
+				Line:             20,
+			}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := Load(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpOpts); diff != "" {
+				t.Errorf("Load mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Every valid-*.toml file must be covered by TestParseValid.
+func TestValidFilesCovered(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid-*.toml")
+	if len(files) != 3 {
+		t.Errorf("found %d valid-*.toml files, TestParseValid covers 3: %v", len(files), files)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !os.IsNotExist(err) {
+		t.Errorf("Load of a missing file: got %v, want a not-exist error", err)
+	}
+}

@@ -1,0 +1,215 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// invalidFiles maps each testdata/invalid-*.toml file to the exact text of
+// the error Load returns for it.
+var invalidFiles = []struct {
+	file string
+	want string
+}{
+	{"invalid-check-type.toml", `check "web": type "grpc" is not one of tcp, http, exec (line 11)
+check "db": type is required (line 13)`},
+	{"invalid-community.toml", `vip "web": communities: "65536:1" is not a valid community (want ASN:value with each part in 0..65535, or graceful-shutdown, no-export, no-advertise, blackhole) (line 18)
+vip "web": communities: "65535:65281" is listed twice (line 18)
+vip "web": communities: "NO_EXPORT" is not a valid community (want ASN:value with each part in 0..65535, or graceful-shutdown, no-export, no-advertise, blackhole) (line 18)
+vip "web": communities: element 6: expected a string, got integer 100 (line 18)`},
+	{"invalid-duplicate-names.toml", `bgp.peer[2]: address: "198.18.1.01" is not an IP address (line 10)
+bgp.peer "198.18.1.1": address: 198.18.1.1 is already used by the bgp.peer on line 5 (line 14)
+check "web": name: "web" is already used by the check on line 17 (line 23)
+check[3]: name: "we b" must only contain letters, digits, '_', '.' and '-' (line 28)
+vip "web": name: "web" is already used by the vip on line 32 (line 38)`},
+	{"invalid-duration.toml", `bgp.peer "198.18.1.1": hold_time: invalid duration "9" (line 8)
+bgp.peer "198.18.1.1": connect_retry: expected a string, got integer 5 (line 9)
+check "web": interval: invalid duration "1x" (line 15)`},
+	{"invalid-empty.toml", `bgp: table is required`},
+	{"invalid-family-no-peer.toml", `vip "web": prefixes: "2001:db8::1/128" is IPv6 but no bgp.peer carries ipv6 (line 16)
+vip[2]: name is required (line 19)
+vip[2]: prefixes is required (line 19)`},
+	{"invalid-http-check.toml", `check "a": url: "http:///healthz" has no host (line 12)
+check "a": method: "get" is not an uppercase HTTP method such as GET (line 13)
+check "a": expect_status: 99 is not a status code in 100..599 (line 14)
+check "a": expect_status: "300-200" is not a range: 300 is above 200 (line 14)
+check "a": expect_status: "2xx" is not a status code or range such as "200-299" in 100..599 (line 14)
+check "a": expect_status: element 4: expected a status code or range, got boolean true (line 14)
+check "b": url is required (line 16)
+check "b": expect_status: must not be empty (line 19)
+check "c": address: "127.0.0.1" must be host:port with a port in 1..65535 (line 24)
+check "d": command: the program (first element) must not be empty (line 29)
+check "e": command: must not be empty (line 34)
+check "f": address is required (line 36)`},
+	{"invalid-ipv6-over-ipv4.toml", `bgp.peer "198.18.1.1": next_hop_ipv6 is required to carry ipv6 over an IPv4 session (line 8)
+bgp.peer "2001:db8::1": next_hop_ipv4 is required to carry ipv4 over an IPv6 session (line 13)`},
+	{"invalid-large-community.toml", `vip "web": large_communities: "65001:1" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 19)
+vip "web": large_communities: "65001:1:4294967296" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 20)
+vip "web": large_communities: "65001:-1:2" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 21)`},
+	{"invalid-missing-asn.toml", `bgp: asn is required (line 1)
+bgp.peer "198.18.1.1": asn is required (line 4)`},
+	{"invalid-multiple.toml", `bgp: asn: 0 is out of range 1..4294967295 (line 2)
+bgp: listen_port: 70000 is out of range 0..65535 (line 4)
+bgp.peer "198.18.1.1": asn: 23456 is AS_TRANS (RFC 6793) and cannot be used (line 8)
+bgp.peer "198.18.1.1": hold_time: 2s is below the minimum of 3s (line 9)
+check "web": url: "ftp://127.0.0.1/" must use http or https (line 14)
+check "web": timeout 1s must be below interval 1s (line 15)
+vip "web": prefixes: "2001:db8::1/128" is IPv6 but no bgp.peer carries ipv6 (line 19)
+vip "web": check "db" is not defined (line 20)
+vip "web": prepend: 11 is out of range 0..10 (line 21)`},
+	{"invalid-non-host-prefix.toml", `vip "web": prefixes: "203.0.113.0/24" is not a host route; set allow_aggregate = true to announce it (line 17)
+vip "web": prefixes: "203.0.113.42/24" has host bits set; did you mean "203.0.113.0/24"? (line 18)
+vip "web": prefixes: "203.0.113.300" is not a prefix or an IP address (line 19)`},
+	{"invalid-peer.toml", `bgp: listen_addresses: "localhost" is not an IP address (line 4)
+bgp: listen_addresses: "0.0.0.0" is listed twice (line 4)
+bgp.peer "198.18.1.1": port: 0 is out of range 1..65535 (line 9)
+bgp.peer "198.18.1.1": hold_time: 70000s is above the maximum of 65535s (line 10)
+bgp.peer "198.18.1.1": connect_retry: 1.5s is not a whole number of seconds (line 12)
+bgp.peer "198.18.1.1": password: too long (82 bytes, the maximum is 80) (line 13)
+bgp.peer "198.18.1.1": multihop_ttl: 256 is out of range 0..255 (line 14)
+bgp.peer "198.18.1.1": local_address: 2001:db8::2 is IPv6 but address 198.18.1.1 is IPv4 (line 15)
+bgp.peer "198.18.1.1": families: "ipv4" is listed twice (line 16)
+bgp.peer "198.18.1.1": families: "vpnv4" is not one of ipv4, ipv6 (line 16)
+bgp.peer "198.18.1.1": next_hop_ipv4: 2001:db8::2 is not an IPv4 address (line 17)
+bgp.peer "198.18.1.1": next_hop_ipv6: 198.18.1.2 is not an IPv6 address (line 18)
+bgp.peer[2]: address: "198.18.1.300" is not an IP address (line 21)
+bgp.peer[2]: keepalive_interval 9s must be below hold_time 9s (line 24)
+bgp.peer[3]: address is required (line 26)
+bgp.peer[3]: hold_time: 2s is below the minimum of 3s (line 28)
+bgp.peer[3]: keepalive_interval: must be positive, got 0s (line 29)
+bgp.peer[3]: families: must not be empty (line 30)`},
+	{"invalid-prefix-two-vips.toml", `vip "api": prefixes: "203.0.113.42/32" is already announced by vip "web" (line 21)
+vip "api": prefixes: "203.0.113.43/32" is listed twice (line 21)`},
+	{"invalid-require.toml", `vip "web": require: 3 is out of range 1..2 (the number of checks) (line 23)
+vip "db": require: "most" is not "all", "any" or a number (line 29)
+vip "none": require: 0 is out of range 1..1 (the number of checks) (line 35)`},
+	{"invalid-router-id.toml", `bgp: router_id: "2001:db8::2" is not an IPv4 address (line 3)`},
+	{"invalid-sections.toml", `bgp: router_id: 0.0.0.0 is not a valid router ID (line 3)
+interface: name: "a-very-long-interface-name" is not a valid interface name (1..15 bytes, no '/', ':' or whitespace) (line 10)
+api: listen: "/run/anycastd.sock" must be unix:///path or host:port (line 13)
+metrics: listen: "unix:///run/metrics.sock" must be host:port (line 16)
+log: format: "xml" is not one of text, json (line 19)
+log: level: "trace" is not one of debug, info, warn, error (line 20)`},
+	{"invalid-shape.toml", `bgp: expected a table, got integer 1 (line 1)
+log: expected a table, got array (line 2)
+check[2]: expected a table, got integer 2 (line 3)
+vip: expected an array of tables ([[vip]]), got table (line 5)`},
+	{"invalid-syntax.toml", `syntax error: expected end of table array name delimiter ']', but got '\n' instead (line 6)`},
+	{"invalid-timeout-interval.toml", `check "web": timeout 2s must be below interval 1s (line 14)
+check "fast": interval: 5ms is below the minimum of 10ms (line 20)
+check "fast": timeout: must be positive, got 0s (line 21)
+check "fast": rise: 0 is out of range 1..100 (line 22)
+check "fast": fall: 101 is out of range 1..100 (line 23)`},
+	{"invalid-undefined-check.toml", `vip "web": check "db" is not defined (line 19)
+vip "web": checks: "web" is listed twice (line 20)`},
+	{"invalid-unknown-key.toml", `unknown key "bgp.ASN" (line 4)
+unknown key "bgp.peer.hodl_time" (line 13)
+unknown key "loging" (line 15)
+unknown key "vip.health" (line 22)`},
+	{"invalid-value-type.toml", `bgp: asn: expected an integer, got string "abc" (line 2)
+bgp: router_id: expected a string, got integer 198 (line 3)
+bgp: listen_port: expected an integer, got float 179.0 (line 4)
+bgp: listen_addresses: expected an array of strings, got string "::" (line 5)
+bgp: graceful_restart: expected a boolean, got string "yes" (line 6)
+bgp.peer "198.18.1.1": families: element 2: expected a string, got integer 6 (line 11)
+bgp.peer "198.18.1.1": passive: expected a boolean, got integer 1 (line 12)
+interface: name: expected a string, got array (line 15)
+interface: manage: expected a boolean, got datetime (line 16)
+check "web": rise: expected an integer, got string "3" (line 22)
+vip "web": prefixes: expected an array of strings, got string "203.0.113.42/32" (line 26)
+vip "web": require: expected "all", "any" or an integer, got float 1.5 (line 28)
+vip "web": med: -1 is out of range 0..4294967295 (line 29)
+vip "web": local_pref: expected an integer, got table (line 30)`},
+	{"invalid-wrong-type-key.toml", `check "web": key "command" does not apply to type "http" (line 13)
+check "web": key "address" does not apply to type "http" (line 14)
+check "script": key "method" does not apply to type "exec" (line 20)`},
+}
+
+func TestLoadInvalid(t *testing.T) {
+	for _, tt := range invalidFiles {
+		t.Run(tt.file, func(t *testing.T) {
+			cfg, err := Load(filepath.Join("testdata", tt.file))
+			if err == nil {
+				t.Fatalf("Load succeeded, want error:\n%s\ngot config: %+v", tt.want, cfg)
+			}
+			if cfg != nil {
+				t.Errorf("Load returned a config along with the error")
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error is a %T, want *Error: %v", err, err)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("wrong error\n got:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if n := strings.Count(tt.want, "\n") + 1; len(e.Problems) != n {
+				t.Errorf("got %d problems, want %d", len(e.Problems), n)
+			}
+		})
+	}
+}
+
+// Every invalid-*.toml file must have an entry in invalidFiles, and the
+// other way round.
+func TestInvalidFilesCovered(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, tt := range invalidFiles {
+		listed[tt.file] = true
+	}
+	for _, f := range files {
+		if !listed[filepath.Base(f)] {
+			t.Errorf("%s has no entry in invalidFiles", f)
+		}
+		delete(listed, filepath.Base(f))
+	}
+	for f := range listed {
+		t.Errorf("invalidFiles lists %s, which does not exist", f)
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	tests := []struct {
+		p    Problem
+		want string
+	}{
+		{Problem{Path: `vip "web"`, Line: 41, Msg: `check "db" is not defined`}, `vip "web": check "db" is not defined (line 41)`},
+		{Problem{Path: "bgp", Msg: "table is required"}, "bgp: table is required"},
+		{Problem{Line: 7, Msg: `unknown key "bgp.peer.hodl_time"`}, `unknown key "bgp.peer.hodl_time" (line 7)`},
+	}
+	for _, tt := range tests {
+		if got := tt.p.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+	e := &Error{Problems: []Problem{tests[0].p, tests[1].p}}
+	if got, want := e.Error(), tests[0].want+"\n"+tests[1].want; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// Each file in testdata is valid or invalid as its name says, whatever the
+// line endings.
+func TestCRLF(t *testing.T) {
+	for _, tt := range invalidFiles {
+		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		crlf := strings.ReplaceAll(string(data), "\n", "\r\n")
+		_, err = Parse([]byte(crlf))
+		if err == nil {
+			t.Errorf("%s with CRLF line ends: no error", tt.file)
+			continue
+		}
+		if got := err.Error(); got != tt.want && !strings.HasPrefix(tt.want, "syntax error") {
+			t.Errorf("%s with CRLF line ends:\n got:\n%s\nwant:\n%s", tt.file, got, tt.want)
+		}
+	}
+}

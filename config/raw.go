@@ -1,0 +1,242 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// The raw* types mirror the TOML schema. Every value is kept as decoded by
+// BurntSushi/toml (string, int64, float64, bool, []any, map[string]any, or a
+// date/time) so that a value of the wrong type becomes a Problem naming its
+// key rather than aborting the decoding. Tables are pointers (nil: absent)
+// and arrays of tables are slices.
+//
+// The tags are the schema: a key without a field is an unknown key. Keys are
+// matched exactly (toml.Decode into a struct would also accept "ASN" for
+// "asn", and stop at the first value of the wrong type).
+
+// pos locates a table in the source.
+type pos struct {
+	Key string   // path in the lineIndex, e.g. "vip[1]"
+	At  position // of the header
+}
+
+type rawFile struct {
+	BGP       *rawBGP       `toml:"bgp"`
+	Interface *rawInterface `toml:"interface"`
+	API       *rawListen    `toml:"api"`
+	Metrics   *rawListen    `toml:"metrics"`
+	Log       *rawLog       `toml:"log"`
+	Checks    []*rawCheck   `toml:"check"`
+	VIPs      []*rawVIP     `toml:"vip"`
+}
+
+type rawBGP struct {
+	Pos             pos `toml:"-"`
+	ASN             any `toml:"asn"`
+	RouterID        any `toml:"router_id"`
+	ListenPort      any `toml:"listen_port"`
+	ListenAddresses any `toml:"listen_addresses"`
+	GracefulRestart any `toml:"graceful_restart"`
+
+	Peers []*rawPeer `toml:"peer"`
+}
+
+type rawPeer struct {
+	Pos               pos `toml:"-"`
+	Address           any `toml:"address"`
+	Port              any `toml:"port"`
+	ASN               any `toml:"asn"`
+	Description       any `toml:"description"`
+	HoldTime          any `toml:"hold_time"`
+	KeepaliveInterval any `toml:"keepalive_interval"`
+	ConnectRetry      any `toml:"connect_retry"`
+	Password          any `toml:"password"`
+	MultihopTTL       any `toml:"multihop_ttl"`
+	Passive           any `toml:"passive"`
+	LocalAddress      any `toml:"local_address"`
+	Families          any `toml:"families"`
+	NextHopIPv4       any `toml:"next_hop_ipv4"`
+	NextHopIPv6       any `toml:"next_hop_ipv6"`
+}
+
+type rawInterface struct {
+	Pos    pos `toml:"-"`
+	Name   any `toml:"name"`
+	Manage any `toml:"manage"`
+}
+
+// rawListen is both [api] and [metrics].
+type rawListen struct {
+	Pos    pos `toml:"-"`
+	Listen any `toml:"listen"`
+}
+
+type rawLog struct {
+	Pos    pos `toml:"-"`
+	Format any `toml:"format"`
+	Level  any `toml:"level"`
+}
+
+type rawCheck struct {
+	Pos      pos `toml:"-"`
+	Name     any `toml:"name"`
+	Type     any `toml:"type"`
+	Interval any `toml:"interval"`
+	Timeout  any `toml:"timeout"`
+	Rise     any `toml:"rise"`
+	Fall     any `toml:"fall"`
+	// tcp
+	Address any `toml:"address"`
+	// http
+	URL          any `toml:"url"`
+	Method       any `toml:"method"`
+	ExpectStatus any `toml:"expect_status"`
+	// exec
+	Command any `toml:"command"`
+}
+
+type rawVIP struct {
+	Pos              pos `toml:"-"`
+	Name             any `toml:"name"`
+	Prefixes         any `toml:"prefixes"`
+	Checks           any `toml:"checks"`
+	Require          any `toml:"require"`
+	Communities      any `toml:"communities"`
+	LargeCommunities any `toml:"large_communities"`
+	MED              any `toml:"med"`
+	LocalPref        any `toml:"local_pref"`
+	Prepend          any `toml:"prepend"`
+	AllowAggregate   any `toml:"allow_aggregate"`
+}
+
+var posType = reflect.TypeFor[pos]()
+
+// fill copies the table m into the struct dst (a raw* type), reporting
+// unknown keys and tables of the wrong shape. name is the table's TOML key
+// (for messages) and path its lineIndex path.
+func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, path string) {
+	t := dst.Type()
+	fields := map[string]int{}
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+			fields[tag] = i
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := m[k]
+		kname := append(slices.Clip(name), k)
+		kpath := join(path, k)
+		i, ok := fields[k]
+		if !ok {
+			c.add("", c.lineOrParent(kpath, path), "unknown key %q", kname.String())
+			continue
+		}
+		f := dst.Field(i)
+		switch f.Kind() {
+		case reflect.Interface:
+			f.Set(reflect.ValueOf(v))
+		case reflect.Pointer:
+			tm, ok := v.(map[string]any)
+			if !ok {
+				c.failed[kname.String()] = true
+				c.add(kname.String(), c.lineOrParent(kpath, path), "expected a table, got %s", describe(v))
+				continue
+			}
+			f.Set(c.table(tm, f.Type().Elem(), kname, kpath))
+		case reflect.Slice:
+			elems, ok := tableArray(v)
+			if !ok {
+				c.failed[kname.String()] = true
+				c.add(kname.String(), c.lineOrParent(kpath, path), "expected an array of tables ([[%s]]), got %s", kname, describe(v))
+				continue
+			}
+			out := reflect.MakeSlice(f.Type(), 0, len(elems))
+			for j, e := range elems {
+				epath := kpath + "[" + strconv.Itoa(j) + "]"
+				tm, ok := e.(map[string]any)
+				if !ok {
+					c.add(fmt.Sprintf("%s[%d]", kname, j+1), c.lineOrParent(epath, kpath), "expected a table, got %s", describe(e))
+					continue
+				}
+				out = reflect.Append(out, c.table(tm, f.Type().Elem().Elem(), kname, epath))
+			}
+			f.Set(out)
+		}
+	}
+}
+
+// table decodes m into a new *T, T being a raw* type with a pos field.
+func (c *collector) table(m map[string]any, t reflect.Type, name toml.Key, path string) reflect.Value {
+	v := reflect.New(t)
+	for i := range t.NumField() {
+		if t.Field(i).Type == posType {
+			v.Elem().Field(i).Set(reflect.ValueOf(pos{Key: path, At: c.lines.get(path)}))
+		}
+	}
+	c.fill(m, v.Elem(), name, path)
+	return v
+}
+
+// lineOrParent returns the position of path, else that of parent.
+func (c *collector) lineOrParent(path, parent string) position {
+	if at := c.lines.get(path); at.line > 0 {
+		return at
+	}
+	return c.lines.get(parent)
+}
+
+// tableArray returns the elements of an array of tables or of an inline array.
+func tableArray(v any) ([]any, bool) {
+	switch v := v.(type) {
+	case []map[string]any:
+		out := make([]any, len(v))
+		for i, m := range v {
+			out[i] = m
+		}
+		return out, true
+	case []any:
+		return v, true
+	}
+	return nil, false
+}
+
+// describe names the TOML type of a decoded value, with the value itself for
+// scalars: `string "abc"`, "integer 5", "array".
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		if len(v) > 64 {
+			return fmt.Sprintf("string %q...", v[:64])
+		}
+		return fmt.Sprintf("string %q", v)
+	case int64:
+		return fmt.Sprintf("integer %d", v)
+	case float64:
+		f := strconv.FormatFloat(v, 'g', -1, 64)
+		if !strings.ContainsAny(f, ".eIN") {
+			f += ".0" // as written in TOML: 179.0
+		}
+		return "float " + f
+	case bool:
+		return fmt.Sprintf("boolean %t", v)
+	case []any, []map[string]any:
+		return "array"
+	case map[string]any:
+		return "table"
+	case time.Time:
+		return "datetime"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,402 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Defaults applied when a key is not set. The keepalive interval defaults
+// to a third of the hold time (whole seconds), a check's timeout to half its
+// interval, at most DefaultCheckTimeoutMax.
+const (
+	DefaultListenPort      = 179
+	DefaultPeerPort        = 179
+	DefaultHoldTime        = 9 * time.Second
+	DefaultConnectRetry    = 5 * time.Second
+	DefaultInterfaceName   = "lo"
+	DefaultAPIListen       = "unix:///run/anycastd/api.sock"
+	DefaultMetricsListen   = "127.0.0.1:9479"
+	DefaultLogFormat       = "text"
+	DefaultLogLevel        = "info"
+	DefaultCheckInterval   = time.Second
+	DefaultCheckTimeoutMax = time.Second
+	DefaultCheckRise       = 3
+	DefaultCheckFall       = 3
+	DefaultHTTPMethod      = "GET"
+)
+
+// Limits.
+const (
+	minHoldTime             = 3 * time.Second     // RFC 4271 (0 is not supported)
+	maxHoldTime             = 65535 * time.Second // 16-bit field
+	minCheckInterval        = 10 * time.Millisecond
+	maxTCPMD5PasswordLength = 80 // TCP_MD5SIG_MAXKEYLEN
+	maxPrepend              = 10
+	maxRiseFall             = 100
+	maxUint32               = 1<<32 - 1
+	unixListenPrefix        = "unix://"
+)
+
+// build validates raw into a Config, applying defaults. Problems go to c;
+// the result is only meaningful if there are none.
+func (c *collector) build(r *rawFile) *Config {
+	cfg := &Config{}
+	var fams carried
+	cfg.BGP, fams = c.bgp(r.BGP)
+	cfg.Interface = c.iface(r.Interface)
+	cfg.API = API{Listen: c.listen(r.API, "api", DefaultAPIListen, true)}
+	cfg.Metrics = Metrics{Listen: c.listen(r.Metrics, "metrics", DefaultMetricsListen, false)}
+	cfg.Log = c.log(r.Log)
+	var checks map[string]int
+	cfg.Checks, checks = c.checks(r.Checks)
+	cfg.VIPs = c.vips(r.VIPs, checks, fams)
+	return cfg
+}
+
+// carried is the set of families carried by the peers; known is false when
+// a peer's families could not be worked out.
+type carried struct {
+	known bool
+	fams  map[Family]bool
+}
+
+func familyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return FamilyIPv4
+	}
+	return FamilyIPv6
+}
+
+// familyName is the name of a family in messages: "IPv4", "IPv6".
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// seenAt describes where a duplicated value was first seen.
+func seenAt(kind string, line int) string {
+	if line > 0 {
+		return fmt.Sprintf("the %s on line %d", kind, line)
+	}
+	return "another " + kind
+}
+
+func (c *collector) bgp(r *rawBGP) (BGP, carried) {
+	if r == nil {
+		if !c.failed["bgp"] {
+			c.add("bgp", position{}, "table is required")
+		}
+		return BGP{}, carried{}
+	}
+	s := scope{c: c, path: "bgp", key: r.Pos.Key, hdr: r.Pos.At}
+	var b BGP
+	if r.ASN == nil {
+		s.missing("asn")
+	} else {
+		b.ASN, _ = s.asn("asn", r.ASN)
+	}
+	if r.RouterID == nil {
+		s.missing("router_id")
+	} else if x, ok := s.str("router_id", r.RouterID); ok {
+		a, err := netip.ParseAddr(x)
+		switch {
+		case err != nil || !a.Is4():
+			s.keyErr("router_id", "%q is not an IPv4 address", x)
+		case a.IsUnspecified():
+			s.keyErr("router_id", "%s is not a valid router ID", x)
+		default:
+			b.RouterID = a
+		}
+	}
+	b.ListenPort = DefaultListenPort
+	if x, ok := s.integer("listen_port", r.ListenPort, 0, 65535); ok {
+		b.ListenPort = int(x)
+	}
+	xs, _ := s.strings("listen_addresses", r.ListenAddresses)
+	seen := map[netip.Addr]bool{}
+	for _, e := range xs {
+		i, x := e.i, e.s
+		a, err := netip.ParseAddr(x)
+		switch {
+		case err != nil:
+			s.elemErr("listen_addresses", i, "%q is not an IP address", x)
+		case seen[a]:
+			s.elemErr("listen_addresses", i, "%q is listed twice", x)
+		default:
+			seen[a] = true
+			b.ListenAddresses = append(b.ListenAddresses, a)
+		}
+	}
+	b.GracefulRestart, _ = s.boolean("graceful_restart", r.GracefulRestart)
+
+	if r.Peers == nil && !c.failed["bgp.peer"] {
+		s.at("", "at least one [[bgp.peer]] is required")
+	}
+	fams := carried{known: len(r.Peers) > 0, fams: map[Family]bool{}}
+	first := map[netip.Addr]int{}
+	for i, rp := range r.Peers {
+		p, famsOK := c.peer(i, rp, first)
+		fams.known = fams.known && famsOK
+		for _, f := range p.Families {
+			fams.fams[f] = true
+		}
+		b.Peers = append(b.Peers, p)
+	}
+	return b, fams
+}
+
+// secs formats a whole number of seconds as BGP timers are usually written:
+// "90s" rather than "1m30s".
+func secs(d time.Duration) string {
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
+// seconds returns v as a duration that is a whole number of seconds.
+func (s scope) seconds(key string, v any) (time.Duration, bool) {
+	d, ok := s.duration(key, v)
+	if ok && d%time.Second != 0 {
+		s.keyErr(key, "%s is not a whole number of seconds", d)
+		return 0, false
+	}
+	return d, ok
+}
+
+// peer validates the i-th (0-based) [[bgp.peer]]. first maps the addresses
+// seen so far to their lines. famsOK reports whether Families is known.
+func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, famsOK bool) {
+	p = Peer{Line: r.Pos.At.line}
+	s := scope{c: c, path: fmt.Sprintf("bgp.peer[%d]", i+1), key: r.Pos.Key, hdr: r.Pos.At}
+	if x, ok := r.Address.(string); ok {
+		if a, err := netip.ParseAddr(x); err == nil {
+			s.path = fmt.Sprintf("bgp.peer %q", a.String())
+		}
+	}
+	addrOK := false
+	if r.Address == nil {
+		s.missing("address")
+	} else if a, ok := s.addr("address", r.Address); ok {
+		switch l, dup := first[a]; {
+		case a.IsUnspecified() || a.IsMulticast():
+			s.keyErr("address", "%s is not a unicast address", a)
+		case a.Is4In6():
+			s.keyErr("address", "%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())
+		case dup:
+			s.keyErr("address", "%s is already used by %s", a, seenAt("bgp.peer", l))
+		default:
+			first[a] = r.Pos.At.line
+			p.Address, addrOK = a, true
+		}
+	}
+	p.Port = DefaultPeerPort
+	if x, ok := s.integer("port", r.Port, 1, 65535); ok {
+		p.Port = uint16(x)
+	}
+	if r.ASN == nil {
+		s.missing("asn")
+	} else {
+		p.ASN, _ = s.asn("asn", r.ASN)
+	}
+	p.Description, _ = s.str("description", r.Description)
+
+	p.HoldTime = DefaultHoldTime
+	holdOK := true
+	if r.HoldTime != nil {
+		d, ok := s.seconds("hold_time", r.HoldTime)
+		switch {
+		case !ok:
+		case d < minHoldTime:
+			s.keyErr("hold_time", "%s is below the minimum of %s", secs(d), secs(minHoldTime))
+			ok = false
+		case d > maxHoldTime:
+			s.keyErr("hold_time", "%s is above the maximum of %s", secs(d), secs(maxHoldTime))
+			ok = false
+		}
+		p.HoldTime, holdOK = d, ok
+	}
+	if r.KeepaliveInterval == nil {
+		p.KeepaliveInterval = (p.HoldTime / 3).Truncate(time.Second)
+	} else if d, ok := s.seconds("keepalive_interval", r.KeepaliveInterval); ok {
+		switch {
+		case d <= 0:
+			s.keyErr("keepalive_interval", "must be positive, got %s", secs(d))
+		case holdOK && d >= p.HoldTime:
+			s.at("keepalive_interval", "keepalive_interval %s must be below hold_time %s", secs(d), secs(p.HoldTime))
+		default:
+			p.KeepaliveInterval = d
+		}
+	}
+	p.ConnectRetry = DefaultConnectRetry
+	if d, ok := s.seconds("connect_retry", r.ConnectRetry); ok {
+		if d <= 0 {
+			s.keyErr("connect_retry", "must be positive, got %s", secs(d))
+		}
+		p.ConnectRetry = d
+	}
+	if x, ok := s.str("password", r.Password); ok {
+		if len(x) > maxTCPMD5PasswordLength {
+			s.keyErr("password", "too long (%d bytes, the maximum is %d)", len(x), maxTCPMD5PasswordLength)
+		}
+		p.Password = x
+	}
+	if x, ok := s.integer("multihop_ttl", r.MultihopTTL, 0, 255); ok {
+		p.MultihopTTL = uint8(x)
+	}
+	p.Passive, _ = s.boolean("passive", r.Passive)
+	if a, ok := s.addr("local_address", r.LocalAddress); ok {
+		if addrOK && a.Is4() != p.Address.Is4() {
+			s.keyErr("local_address", "%s is %s but address %s is %s", a, familyName(a), p.Address, familyName(p.Address))
+		}
+		p.LocalAddress = a
+	}
+
+	famsOK = true
+	if r.Families == nil {
+		if addrOK {
+			p.Families = []Family{familyOf(p.Address)}
+		} else {
+			famsOK = false
+		}
+	} else {
+		xs, ok := s.strings("families", r.Families)
+		famsOK = ok
+		if ok && len(xs) == 0 {
+			s.keyErr("families", "must not be empty")
+			famsOK = false
+		}
+		for _, e := range xs {
+			j, x := e.i, e.s
+			f := Family(x)
+			switch {
+			case f != FamilyIPv4 && f != FamilyIPv6:
+				s.elemErr("families", j, "%q is not one of ipv4, ipv6", x)
+				famsOK = false
+			case p.HasFamily(f):
+				s.elemErr("families", j, "%q is listed twice", x)
+			default:
+				p.Families = append(p.Families, f)
+			}
+		}
+	}
+	if a, ok := s.addr("next_hop_ipv4", r.NextHopIPv4); ok {
+		if !a.Is4() {
+			s.keyErr("next_hop_ipv4", "%s is not an IPv4 address", a)
+		}
+		p.NextHopIPv4 = a
+	}
+	if a, ok := s.addr("next_hop_ipv6", r.NextHopIPv6); ok {
+		if !a.Is6() || a.Is4In6() || a.Zone() != "" {
+			s.keyErr("next_hop_ipv6", "%s is not an IPv6 address", a)
+		}
+		p.NextHopIPv6 = a
+	}
+	if addrOK {
+		if p.Address.Is4() && p.HasFamily(FamilyIPv6) && r.NextHopIPv6 == nil {
+			s.at("families", "next_hop_ipv6 is required to carry ipv6 over an IPv4 session")
+		}
+		if !p.Address.Is4() && p.HasFamily(FamilyIPv4) && r.NextHopIPv4 == nil {
+			s.at("families", "next_hop_ipv4 is required to carry ipv4 over an IPv6 session")
+		}
+	}
+	return p, famsOK
+}
+
+func (c *collector) iface(r *rawInterface) Interface {
+	i := Interface{Name: DefaultInterfaceName, Manage: true}
+	if r == nil {
+		return i
+	}
+	s := scope{c: c, path: "interface", key: r.Pos.Key, hdr: r.Pos.At}
+	if x, ok := s.str("name", r.Name); ok {
+		if !validIfName(x) {
+			s.keyErr("name", "%q is not a valid interface name (1..15 bytes, no '/', ':' or whitespace)", x)
+		}
+		i.Name = x
+	}
+	if x, ok := s.boolean("manage", r.Manage); ok {
+		i.Manage = x
+	}
+	return i
+}
+
+// validIfName reports whether Linux accepts name as an interface name.
+func validIfName(name string) bool {
+	if name == "" || len(name) > 15 || name == "." || name == ".." {
+		return false
+	}
+	return !strings.ContainsFunc(name, func(r rune) bool {
+		return r == '/' || r == ':' || r <= ' ' || r == 0x7f || unicode.IsSpace(r)
+	})
+}
+
+// listen validates [api] or [metrics]: unix:///path (if unix) or host:port.
+// Empty disables the listener.
+func (c *collector) listen(r *rawListen, name, def string, unix bool) string {
+	if r == nil {
+		return def
+	}
+	s := scope{c: c, path: name, key: r.Pos.Key, hdr: r.Pos.At}
+	x, ok := s.str("listen", r.Listen)
+	if !ok {
+		return def
+	}
+	if x == "" {
+		return ""
+	}
+	if unix && strings.HasPrefix(x, unixListenPrefix) {
+		p := strings.TrimPrefix(x, unixListenPrefix)
+		if len(p) < 2 || p[0] != '/' || strings.ContainsRune(p, 0) {
+			s.keyErr("listen", "%q must be unix:///absolute/path", x)
+		}
+		return x
+	}
+	if !validHostPort(x, true) {
+		if unix {
+			s.keyErr("listen", "%q must be unix:///path or host:port", x)
+		} else {
+			s.keyErr("listen", "%q must be host:port", x)
+		}
+	}
+	return x
+}
+
+// validHostPort reports whether x is host:port with a numeric port in
+// 1..65535; the host may be empty (all addresses) if emptyHost.
+func validHostPort(x string, emptyHost bool) bool {
+	host, port, err := net.SplitHostPort(x)
+	if err != nil {
+		return false
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return false
+	}
+	if host == "" {
+		return emptyHost
+	}
+	if strings.Contains(host, ":") {
+		_, err := netip.ParseAddr(host)
+		return err == nil
+	}
+	return !strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == '/' || r == '[' || r == ']' })
+}
+
+func (c *collector) log(r *rawLog) Log {
+	l := Log{Format: DefaultLogFormat, Level: DefaultLogLevel}
+	if r == nil {
+		return l
+	}
+	s := scope{c: c, path: "log", key: r.Pos.Key, hdr: r.Pos.At}
+	if x, ok := s.oneOf("format", r.Format, "text", "json"); ok {
+		l.Format = x
+	}
+	if x, ok := s.oneOf("level", r.Level, "debug", "info", "warn", "error"); ok {
+		l.Level = x
+	}
+	return l
+}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// vips validates the [[vip]] tables. checks holds the names of the checks,
+// fams the families carried by the peers.
+func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VIP {
+	var out []VIP
+	names := map[string]int{}
+	type owner struct {
+		index int
+		path  string
+	}
+	owners := map[netip.Prefix]owner{}
+	for i, r := range rs {
+		s := scope{c: c, path: fmt.Sprintf("vip[%d]", i+1), key: r.Pos.Key, hdr: r.Pos.At}
+		v := VIP{Line: r.Pos.At.line}
+		v.Name, _ = s.name("vip", r.Name, names)
+		v.AllowAggregate, _ = s.boolean("allow_aggregate", r.AllowAggregate)
+
+		if r.Prefixes == nil {
+			s.missing("prefixes")
+		} else {
+			xs, ok := s.strings("prefixes", r.Prefixes)
+			if ok && len(xs) == 0 {
+				s.keyErr("prefixes", "must not be empty")
+			}
+			for _, e := range xs {
+				j, x := e.i, e.s
+				p, ok := s.prefix(j, x, v.AllowAggregate, fams)
+				if !ok {
+					continue
+				}
+				if o, dup := owners[p]; dup {
+					if o.index == i {
+						s.elemErr("prefixes", j, "%q is listed twice", p)
+					} else {
+						s.elemErr("prefixes", j, "%q is already announced by %s", p, o.path)
+					}
+					continue
+				}
+				owners[p] = owner{i, s.path}
+				v.Prefixes = append(v.Prefixes, p)
+			}
+		}
+
+		checksOK := false
+		if r.Checks == nil {
+			s.missing("checks")
+		} else {
+			xs, ok := s.strings("checks", r.Checks)
+			checksOK = ok
+			if ok && len(xs) == 0 {
+				s.keyErr("checks", "must not be empty")
+				checksOK = false
+			}
+			for _, e := range xs {
+				j, x := e.i, e.s
+				elem := fmt.Sprintf("checks[%d]", j)
+				switch _, defined := checks[x]; {
+				case v.hasCheck(x):
+					s.elemErr("checks", j, "%q is listed twice", x)
+				case !defined:
+					s.at(elem, "check %q is not defined", x)
+					v.Checks = append(v.Checks, x)
+				default:
+					v.Checks = append(v.Checks, x)
+				}
+			}
+		}
+		v.Require = s.require(r.Require, len(v.Checks), checksOK)
+
+		xs, _ := s.strings("communities", r.Communities)
+		for _, e := range xs {
+			j, x := e.i, e.s
+			cm, err := ParseCommunity(x)
+			switch {
+			case err != nil:
+				s.elemErr("communities", j, "%v", err)
+			case containsCommunity(v.Communities, cm):
+				s.elemErr("communities", j, "%q is listed twice", x)
+			default:
+				v.Communities = append(v.Communities, cm)
+			}
+		}
+		xs, _ = s.strings("large_communities", r.LargeCommunities)
+		for _, e := range xs {
+			j, x := e.i, e.s
+			lc, err := ParseLargeCommunity(x)
+			switch {
+			case err != nil:
+				s.elemErr("large_communities", j, "%v", err)
+			case containsLarge(v.LargeCommunities, lc):
+				s.elemErr("large_communities", j, "%q is listed twice", x)
+			default:
+				v.LargeCommunities = append(v.LargeCommunities, lc)
+			}
+		}
+		if x, ok := s.integer("med", r.MED, 0, maxUint32); ok {
+			u := uint32(x)
+			v.MED = &u
+		}
+		if x, ok := s.integer("local_pref", r.LocalPref, 0, maxUint32); ok {
+			u := uint32(x)
+			v.LocalPref = &u
+		}
+		if x, ok := s.integer("prepend", r.Prepend, 0, maxPrepend); ok {
+			v.Prepend = int(x)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (v *VIP) hasCheck(name string) bool {
+	for _, c := range v.Checks {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+func containsCommunity(cs []Community, c Community) bool {
+	for _, x := range cs {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func containsLarge(ls []LargeCommunity, l LargeCommunity) bool {
+	for _, x := range ls {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+// prefix parses the j-th element x of prefixes: a canonical prefix, or an
+// address meaning its host route.
+func (s scope) prefix(j int, x string, allowAggregate bool, fams carried) (netip.Prefix, bool) {
+	var p netip.Prefix
+	if strings.Contains(x, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(x); err != nil {
+			s.elemErr("prefixes", j, "%q is not a prefix or an IP address", x)
+			return p, false
+		}
+	} else {
+		a, err := netip.ParseAddr(x)
+		if err != nil || a.Zone() != "" {
+			s.elemErr("prefixes", j, "%q is not a prefix or an IP address", x)
+			return p, false
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	switch {
+	case p.Addr().Is4In6():
+		s.elemErr("prefixes", j, "%q is an IPv4-mapped IPv6 prefix; write the IPv4 prefix", x)
+	case p != p.Masked():
+		s.elemErr("prefixes", j, "%q has host bits set; did you mean %q?", x, p.Masked())
+	case !p.IsSingleIP() && !allowAggregate:
+		s.elemErr("prefixes", j, "%q is not a host route; set allow_aggregate = true to announce it", p)
+	case fams.known && !fams.fams[familyOf(p.Addr())]:
+		s.elemErr("prefixes", j, "%q is %s but no bgp.peer carries %s", p, familyName(p.Addr()), familyOf(p.Addr()))
+	default:
+		return p, true
+	}
+	return p, false
+}
+
+// require returns the number of checks that must pass: "all" (the default)
+// is n, "any" is 1. nOK is false when n is not known for sure.
+func (s scope) require(v any, n int, nOK bool) int {
+	switch x := v.(type) {
+	case nil:
+	case string:
+		switch x {
+		case "all":
+		case "any":
+			return 1
+		default:
+			s.keyErr("require", `%q is not "all", "any" or a number`, x)
+		}
+	case int64:
+		switch {
+		case nOK && (x < 1 || x > int64(n)):
+			s.keyErr("require", "%d is out of range 1..%d (the number of checks)", x, n)
+		case x < 1:
+			s.keyErr("require", "must be at least 1, got %d", x)
+		default:
+			return int(x)
+		}
+	default:
+		s.typeErr("require", `"all", "any" or an integer`, x)
+	}
+	return n
+}
