@@ -22,6 +22,8 @@ type Options struct {
 	FlushTimeout time.Duration
 	// RetryInterval is how soon a failed speaker call is retried (default 1s).
 	RetryInterval time.Duration
+	// Addresses manages VIP addresses on the host; nil: not managed.
+	Addresses Addresses
 }
 
 // Announcer runs the reconcile loop. One goroutine (Run) owns the check
@@ -34,6 +36,7 @@ type Announcer struct {
 	opts    Options
 
 	events chan health.Event
+	addrEv chan addressEvent
 	done   chan struct{} // closed when Run returns
 	once   sync.Once
 
@@ -57,6 +60,7 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 	a := &Announcer{
 		cfg: cfg, speaker: speaker, log: logger, opts: opts,
 		events: make(chan health.Event, 64),
+		addrEv: make(chan addressEvent, 16),
 		done:   make(chan struct{}),
 	}
 	a.snap.Store(&Snapshot{})
@@ -69,6 +73,20 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 func (a *Announcer) Publish(ev health.Event) {
 	select {
 	case a.events <- ev:
+	case <-a.done:
+	}
+}
+
+type addressEvent struct {
+	prefix  netip.Prefix
+	present bool
+}
+
+// AddressChanged tells the loop that a VIP address appeared on or vanished
+// from the interface (the host watcher calls it).
+func (a *Announcer) AddressChanged(prefix netip.Prefix, present bool) {
+	select {
+	case a.addrEv <- addressEvent{prefix, present}:
 	case <-a.done:
 	}
 }
@@ -91,6 +109,11 @@ func (a *Announcer) Run(ctx context.Context) error {
 		checks:    make(map[string]routes.CheckStatus),
 		announced: make(routes.Table),
 		states:    make(map[string]routes.VIPStatus),
+		missing:   make(map[netip.Prefix]bool),
+		vips:      make(map[string]config.VIP),
+	}
+	for _, v := range a.cfg.VIPs {
+		l.vips[v.Name] = v
 	}
 	l.reconcile(ctx)
 
@@ -114,6 +137,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 					drained = true
 				}
 			}
+		case ev := <-a.addrEv:
+			l.addressChanged(ev)
 		case <-retry.C:
 		}
 		if !l.reconcile(ctx) {
@@ -128,12 +153,44 @@ type loop struct {
 	checks    map[string]routes.CheckStatus
 	announced routes.Table
 	states    map[string]routes.VIPStatus
+	missing   map[netip.Prefix]bool // announced VIP addresses gone from the interface
+	vips      map[string]config.VIP
+}
+
+// addressChanged handles a VIP address appearing or vanishing. A lost
+// address of an announced route is put back, unless the VIP says to withdraw
+// instead; then it is withdrawn until the address returns.
+func (l *loop) addressChanged(ev addressEvent) {
+	r, announced := l.announced[ev.prefix]
+	if ev.present {
+		if l.missing[ev.prefix] {
+			delete(l.missing, ev.prefix)
+			l.log.Info("VIP address is back on the interface", "prefix", ev.prefix)
+		}
+		return
+	}
+	v, ok := l.vips[r.VIP]
+	if !announced || !ok || l.opts.Addresses == nil {
+		return // not ours to keep: the VIP is withdrawn anyway
+	}
+	if v.OnAddressLost == config.AddressLostWithdraw {
+		l.missing[ev.prefix] = true
+		l.log.Warn("VIP address deleted from the interface: withdrawing until it returns",
+			"vip", v.Name, "prefix", ev.prefix)
+		return
+	}
+	if err := l.opts.Addresses.Add(ev.prefix); err != nil {
+		l.log.Error("VIP address deleted from the interface and could not be restored",
+			"vip", v.Name, "prefix", ev.prefix, "err", err)
+		return
+	}
+	l.log.Warn("VIP address deleted from the interface: restored it", "vip", v.Name, "prefix", ev.prefix)
 }
 
 // reconcile computes the desired table and applies the difference. It reports
 // false if a speaker call failed (the loop retries later).
 func (l *loop) reconcile(ctx context.Context) bool {
-	d := routes.Compute(l.cfg, l.checks, routes.Overrides{})
+	d := routes.Compute(l.cfg, l.checks, routes.Overrides{MissingAddresses: l.missing})
 	for _, st := range d.VIPs {
 		old, seen := l.states[st.Name]
 		if seen && old.State == st.State {
@@ -165,9 +222,22 @@ func (l *loop) reconcile(ctx context.Context) bool {
 		delete(l.announced, p)
 		st := l.states[r.VIP]
 		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "state", st.State, "reason", st.Reason)
+		if l.opts.Addresses != nil && l.vips[r.VIP].RemoveOnWithdraw && !l.missing[p] {
+			if err := l.opts.Addresses.Remove(p); err != nil {
+				l.log.Error("removing VIP address after withdrawal", "vip", r.VIP, "prefix", p, "err", err)
+			}
+		}
 	}
 	for _, r := range update {
 		_, replacing := l.announced[r.Prefix]
+		// The address is on the interface before the route is announced.
+		if !replacing && l.opts.Addresses != nil {
+			if err := l.opts.Addresses.Add(r.Prefix); err != nil {
+				l.log.Error("cannot add VIP address; not announcing it, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
+				ok = false
+				continue
+			}
+		}
 		if err := l.speaker.Announce(ctx, r); err != nil {
 			l.log.Error("announce failed, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
 			ok = false
@@ -227,6 +297,12 @@ func (l *loop) shutdown() {
 	cancel()
 	if err := l.speaker.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		l.log.Error("stopping BGP", "err", err)
+	}
+	// Addresses go last, after the routes are gone from the network.
+	if l.opts.Addresses != nil {
+		if err := l.opts.Addresses.Close(); err != nil {
+			l.log.Error("removing VIP addresses", "err", err)
+		}
 	}
 	l.publish(nil)
 }

@@ -41,3 +41,16 @@ type PeerStatus struct {
 
 // Established reports whether the session is up.
 func (p PeerStatus) Established() bool { return p.State == "established" }
+
+// Addresses puts VIP addresses on the host so that the service can bind them
+// and the host accepts their traffic. routes.Host implements it with netlink;
+// without one (interface.manage = false) addresses are the operator's job.
+type Addresses interface {
+	// Add puts prefix's address on the interface; an address already there
+	// is adopted, never removed later.
+	Add(prefix netip.Prefix) error
+	// Remove takes away an address anycastd added; others are left alone.
+	Remove(prefix netip.Prefix) error
+	// Close removes every address anycastd added (and a link it created).
+	Close() error
+}

@@ -161,8 +161,21 @@ type VIP struct {
 	LocalPref        *uint32 // sent to iBGP peers only
 	Prepend          int     // extra copies of the local ASN in the AS path (eBGP)
 	AllowAggregate   bool
-	Line             int
+	// RemoveOnWithdraw removes the VIP's addresses from the interface after
+	// a withdrawal (default false: connections in flight can finish).
+	RemoveOnWithdraw bool
+	// OnAddressLost says what happens when someone deletes a VIP address
+	// from the interface: AddressLostRestore (default) puts it back,
+	// AddressLostWithdraw withdraws the VIP until the address returns.
+	OnAddressLost string
+	Line          int
 }
+
+// Values of VIP.OnAddressLost.
+const (
+	AddressLostRestore  = "restore"
+	AddressLostWithdraw = "withdraw"
+)
 
 // Community is an RFC 1997 community, ASN:value, packed as ASN<<16|value.
 type Community uint32

@@ -65,6 +65,10 @@ type Overrides struct {
 	// Disabled VIPs are withdrawn whatever their checks say; the value is the
 	// operator's reason.
 	Disabled map[string]string
+	// MissingAddresses are VIP prefixes whose address is gone from the
+	// interface; a VIP with on_address_lost = "withdraw" is withdrawn while
+	// any of its addresses is missing.
+	MissingAddresses map[netip.Prefix]bool
 }
 
 // VIPStatus says what Compute decided for one VIP and why.
@@ -106,6 +110,14 @@ func Compute(cfg *config.Config, checks map[string]CheckStatus, ov Overrides) De
 			}
 		}
 		reason, disabled := ov.Disabled[v.Name]
+		var lost []string
+		if v.OnAddressLost == config.AddressLostWithdraw {
+			for _, p := range v.Prefixes {
+				if ov.MissingAddresses[p] {
+					lost = append(lost, p.Addr().String())
+				}
+			}
+		}
 		switch {
 		case disabled:
 			st.State = StateDisabled
@@ -113,6 +125,9 @@ func Compute(cfg *config.Config, checks map[string]CheckStatus, ov Overrides) De
 			if reason != "" {
 				st.Reason += ": " + reason
 			}
+		case len(lost) > 0:
+			st.State = StateDown
+			st.Reason = fmt.Sprintf("address %s missing from the interface (on_address_lost = \"withdraw\")", strings.Join(lost, ", "))
 		case st.Passing >= v.Require:
 			st.State = StateUp
 			st.Reason = fmt.Sprintf("%d of %d checks passing, %d required", st.Passing, len(v.Checks), v.Require)

@@ -131,3 +131,20 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
+
+func TestComputeMissingAddress(t *testing.T) {
+	withdraw := config.VIP{Name: "w", Prefixes: []netip.Prefix{p1}, Checks: []string{"a"}, Require: 1, OnAddressLost: config.AddressLostWithdraw}
+	restore := config.VIP{Name: "r", Prefixes: []netip.Prefix{p3}, Checks: []string{"a"}, Require: 1, OnAddressLost: config.AddressLostRestore}
+	got := Compute(cfgWith(withdraw, restore), map[string]CheckStatus{"a": up()},
+		Overrides{MissingAddresses: map[netip.Prefix]bool{p1: true, p3: true}})
+	want := Desired{
+		Routes: Table{p3: {Prefix: p3, VIP: "r"}},
+		VIPs: []VIPStatus{
+			{Name: "w", State: StateDown, Passing: 1, Require: 1, Reason: `address 203.0.113.1 missing from the interface (on_address_lost = "withdraw")`},
+			{Name: "r", State: StateUp, Passing: 1, Require: 1, Reason: "1 of 1 checks passing, 1 required"},
+		},
+	}
+	if d := cmp.Diff(want, got, cmpOpts); d != "" {
+		t.Errorf("Compute (-want +got):\n%s", d)
+	}
+}
