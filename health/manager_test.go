@@ -1,0 +1,113 @@
+package health
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestManager(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+
+	var events eventLog
+	m := NewManager(nil, events.publish)
+	checks := []config.Check{
+		{Name: "web", Type: config.CheckTCP, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second,
+			Rise: 1, Fall: 1, TCP: &config.TCPCheck{Address: ln.Addr().String()}},
+		{Name: "script", Type: config.CheckExec, Interval: 20 * time.Millisecond, Timeout: 10 * time.Second,
+			Rise: 1, Fall: 2, Exec: &config.ExecCheck{Command: []string{"/bin/false"}}},
+		{Name: "slow", Type: config.CheckExec, Interval: 20 * time.Millisecond, Timeout: time.Minute,
+			Rise: 1, Fall: 1, Exec: &config.ExecCheck{Command: []string{"/bin/sleep", "30"}}},
+	}
+	if err := m.Start(context.Background(), checks); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	if err := m.Start(context.Background(), checks); err == nil {
+		t.Error("second Start succeeded")
+	}
+
+	waitFor(t, 5*time.Second, func() bool {
+		web, _ := m.Status("web")
+		script, _ := m.Status("script")
+		return web == StatusUp && script == StatusDown
+	})
+	if s, ok := m.Status("slow"); !ok || s != StatusUnknown {
+		t.Errorf("Status(slow) = %v, %v; want unknown, true", s, ok)
+	}
+	if _, ok := m.Status("nope"); ok {
+		t.Error("Status(nope) found")
+	}
+
+	var names []string
+	for _, st := range m.States() {
+		names = append(names, st.Name)
+	}
+	if diff := cmp.Diff([]string{"web", "script", "slow"}, names); diff != "" {
+		t.Errorf("States order (-want +got):\n%s", diff)
+	}
+	got := map[string]Status{}
+	for _, e := range events.get() {
+		if _, dup := got[e.Check]; dup {
+			t.Errorf("second event for %s: %+v", e.Check, e)
+		}
+		got[e.Check] = e.Status
+	}
+	if diff := cmp.Diff(map[string]Status{"web": StatusUp, "script": StatusDown}, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+
+	// Stop returns promptly although "slow" has a probe in flight.
+	start := time.Now()
+	m.Stop()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Stop took %v", d)
+	}
+	m.Stop() // idempotent
+	if len(m.States()) != 3 {
+		t.Error("States after Stop lost checks")
+	}
+}
+
+func TestManagerStartError(t *testing.T) {
+	m := NewManager(nil, nil)
+	err := m.Start(context.Background(), []config.Check{
+		{Name: "ok", Type: config.CheckExec, Exec: &config.ExecCheck{Command: []string{"/bin/true"}}},
+		{Name: "web", Type: config.CheckTCP, TCP: &config.TCPCheck{Address: "no-port"}},
+	})
+	if err == nil || err.Error()[:12] != `check "web":` {
+		t.Fatalf("Start error = %v, want it to name the check", err)
+	}
+	if len(m.States()) != 0 {
+		t.Fatal("runners started despite the error")
+	}
+	m.Stop()
+
+	err = NewManager(nil, nil).Start(context.Background(), []config.Check{
+		{Name: "a", Type: config.CheckExec, Exec: &config.ExecCheck{Command: []string{"/bin/true"}}},
+		{Name: "a", Type: config.CheckExec, Exec: &config.ExecCheck{Command: []string{"/bin/true"}}},
+	})
+	if err == nil || err.Error() != `check "a": duplicate name` {
+		t.Fatalf("Start error = %v, want duplicate name", err)
+	}
+}
+
+func TestManagerStopsWithContext(t *testing.T) {
+	m := NewManager(nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := m.Start(ctx, []config.Check{{Name: "x", Type: config.CheckExec, Interval: 10 * time.Millisecond,
+		Exec: &config.ExecCheck{Command: []string{"/bin/true"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	m.Stop() // waits for the runners, which have already been told to stop
+}
