@@ -24,6 +24,14 @@ type Options struct {
 	RetryInterval time.Duration
 	// Addresses manages VIP addresses on the host; nil: not managed.
 	Addresses Addresses
+	// Observer is told of every VIP transition (metrics); nil: nobody.
+	Observer Observer
+}
+
+// Observer is told of VIP transitions. Its methods are called from the loop
+// and must not block.
+type Observer interface {
+	VIPStateChanged(vip string, from, to routes.State)
 }
 
 // Announcer runs the reconcile loop. One goroutine (Run) owns the check
@@ -191,17 +199,26 @@ func (l *loop) addressChanged(ev addressEvent) {
 // false if a speaker call failed (the loop retries later).
 func (l *loop) reconcile(ctx context.Context) bool {
 	d := routes.Compute(l.cfg, l.checks, routes.Overrides{MissingAddresses: l.missing})
-	for _, st := range d.VIPs {
+	now := time.Now()
+	prev := make(map[string]routes.State) // VIPs that changed state: their old state
+	for i := range d.VIPs {
+		st := &d.VIPs[i]
 		old, seen := l.states[st.Name]
 		if seen && old.State == st.State {
-			l.states[st.Name] = st
+			st.Since = old.Since
+			l.states[st.Name] = *st
 			continue
 		}
 		from := routes.State("none")
 		if seen {
 			from = old.State
 		}
-		l.states[st.Name] = st
+		st.Since = now
+		prev[st.Name] = from
+		l.states[st.Name] = *st
+		if l.opts.Observer != nil {
+			l.opts.Observer.VIPStateChanged(st.Name, from, st.State)
+		}
 		lvl := slog.LevelInfo
 		if st.State != routes.StateUp && seen {
 			lvl = slog.LevelWarn
@@ -221,7 +238,7 @@ func (l *loop) reconcile(ctx context.Context) bool {
 		}
 		delete(l.announced, p)
 		st := l.states[r.VIP]
-		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "state", st.State, "reason", st.Reason)
+		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
 		if l.opts.Addresses != nil && l.vips[r.VIP].RemoveOnWithdraw && !l.missing[p] {
 			if err := l.opts.Addresses.Remove(p); err != nil {
 				l.log.Error("removing VIP address after withdrawal", "vip", r.VIP, "prefix", p, "err", err)
@@ -248,10 +265,19 @@ func (l *loop) reconcile(ctx context.Context) bool {
 		if replacing {
 			msg = "attributes updated"
 		}
-		l.log.Info(msg, "vip", r.VIP, "prefix", r.Prefix, "state", l.states[r.VIP].State, "reason", l.states[r.VIP].Reason)
+		st := l.states[r.VIP]
+		l.log.Info(msg, "vip", r.VIP, "prefix", r.Prefix, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
 	}
 	l.publish(d.VIPs)
 	return ok
+}
+
+// fromState is the state a VIP left in this reconcile, or its current one.
+func fromState(prev map[string]routes.State, st routes.VIPStatus) routes.State {
+	if f, ok := prev[st.Name]; ok {
+		return f
+	}
+	return st.State
 }
 
 func (l *loop) publish(vips []routes.VIPStatus) {
@@ -288,7 +314,7 @@ func (l *loop) shutdown() {
 			continue
 		}
 		delete(l.announced, p)
-		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "state", "shutdown", "reason", "anycastd is stopping")
+		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", l.states[r.VIP].State, "to", "stopped", "reason", "anycastd is stopping")
 	}
 	fctx, cancel := context.WithTimeout(ctx, l.opts.FlushTimeout)
 	if err := l.speaker.Flush(fctx); err != nil {

@@ -29,7 +29,12 @@ type GoBGP struct {
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	onPeer    func(PeerStatus)
 }
+
+// OnPeerState registers f to be told of every session state change. Call it
+// before Start; f runs in GoBGP's event callback and must not block.
+func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
 
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
 // passed to it at the level GoBGP gives them.
@@ -247,6 +252,9 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 		}
 		st := peerStatus(ev.Peer)
 		attrs := []any{"peer", st.Address.String(), "asn", st.ASN, "state", st.State}
+		if g.onPeer != nil {
+			g.onPeer(st)
+		}
 		if st.Established() {
 			g.logger.Info("BGP session established", attrs...)
 		} else {

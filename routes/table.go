@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/health"
@@ -76,8 +77,9 @@ type VIPStatus struct {
 	Name    string
 	State   State
 	Reason  string
-	Passing int // checks passing
-	Require int // checks required
+	Passing int       // checks passing
+	Require int       // checks required
+	Since   time.Time // when State was entered; set by the announcer, not Compute
 }
 
 // Desired is the outcome of Compute.
