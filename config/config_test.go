@@ -63,35 +63,36 @@ func TestParseValid(t *testing.T) {
 					},
 				},
 			},
-			Interface: Interface{Name: "anycast0", Manage: false},
+			Interface: Interface{Name: "anycast0", Manage: false, StateDir: "/var/lib/anycastd"},
 			API:       API{Listen: "127.0.0.1:9480"},
 			Metrics:   Metrics{Listen: "[::1]:9479"},
 			Log:       Log{Format: "json", Level: "debug"},
 			Checks: []Check{
 				{
 					Name: "web", Type: CheckHTTP,
-					Interval: 2 * time.Second, Timeout: 1500 * time.Millisecond,
+					Interval: 2 * time.Second, FastInterval: 2 * time.Second, Timeout: 1500 * time.Millisecond,
 					Rise: 2, Fall: 5,
 					HTTP: &HTTPCheck{
 						URL:          "https://127.0.0.1:8443/healthz",
 						Method:       "HEAD",
 						ExpectStatus: []StatusRange{{200, 200}, {300, 399}},
+						MaxBodyBytes: DefaultHTTPMaxBodyBytes,
 					},
-					Line: 44,
+					Line: 45,
 				},
 				{
 					Name: "db", Type: CheckTCP,
-					Interval: time.Second, Timeout: 500 * time.Millisecond,
+					Interval: time.Second, FastInterval: time.Second, Timeout: 500 * time.Millisecond,
 					Rise: 3, Fall: 3,
 					TCP:  &TCPCheck{Address: "127.0.0.1:5432"},
-					Line: 55,
+					Line: 56,
 				},
 				{
 					Name: "script", Type: CheckExec,
-					Interval: time.Second, Timeout: 250 * time.Millisecond,
+					Interval: time.Second, FastInterval: time.Second, Timeout: 250 * time.Millisecond,
 					Rise: 3, Fall: 3,
 					Exec: &ExecCheck{Command: []string{"/usr/local/bin/check", "--fast"}},
-					Line: 60,
+					Line: 61,
 				},
 			},
 			VIPs: []VIP{
@@ -105,7 +106,9 @@ func TestParseValid(t *testing.T) {
 					MED:              u32(10),
 					LocalPref:        u32(200),
 					Prepend:          2,
-					Line:             66,
+					RemoveOnWithdraw: true,
+					OnAddressLost:    AddressLostWithdraw,
+					Line:             67,
 				},
 				{
 					Name:           "anycast-net",
@@ -113,7 +116,8 @@ func TestParseValid(t *testing.T) {
 					Checks:         []string{"web", "db", "script"},
 					Require:        2,
 					AllowAggregate: true,
-					Line:           80,
+					OnAddressLost:  AddressLostRestore,
+					Line:           83,
 				},
 			},
 		}},
@@ -133,27 +137,29 @@ func TestParseValid(t *testing.T) {
 					Line:              5,
 				}},
 			},
-			Interface: Interface{Name: "lo", Manage: true},
+			Interface: Interface{Name: "lo", Manage: true, StateDir: "/run/anycastd"},
 			API:       API{Listen: "unix:///run/anycastd/api.sock"},
 			Metrics:   Metrics{Listen: "127.0.0.1:9479"},
 			Log:       Log{Format: "text", Level: "info"},
 			Checks: []Check{{
 				Name: "web", Type: CheckHTTP,
-				Interval: time.Second, Timeout: 500 * time.Millisecond,
+				Interval: time.Second, FastInterval: time.Second, Timeout: 500 * time.Millisecond,
 				Rise: 3, Fall: 3,
 				HTTP: &HTTPCheck{
 					URL:          "http://127.0.0.1:8080/healthz",
 					Method:       "GET",
 					ExpectStatus: []StatusRange{{200, 299}},
+					MaxBodyBytes: DefaultHTTPMaxBodyBytes,
 				},
 				Line: 9,
 			}},
 			VIPs: []VIP{{
-				Name:     "web",
-				Prefixes: []netip.Prefix{prefix("203.0.113.42/32")},
-				Checks:   []string{"web"},
-				Require:  1,
-				Line:     14,
+				Name:          "web",
+				Prefixes:      []netip.Prefix{prefix("203.0.113.42/32")},
+				Checks:        []string{"web"},
+				Require:       1,
+				OnAddressLost: AddressLostRestore,
+				Line:          14,
 			}},
 		}},
 		{"valid-inline.toml", &Config{
@@ -184,19 +190,19 @@ func TestParseValid(t *testing.T) {
 					},
 				},
 			},
-			Interface: Interface{Name: "lo", Manage: true},
+			Interface: Interface{Name: "lo", Manage: true, StateDir: "/run/anycastd"},
 			Log:       Log{Format: "text", Level: "warn"},
 			Checks: []Check{
 				{
 					Name: "a", Type: CheckTCP,
-					Interval: 10 * time.Millisecond, Timeout: 5 * time.Millisecond,
+					Interval: 10 * time.Millisecond, FastInterval: 10 * time.Millisecond, Timeout: 5 * time.Millisecond,
 					Rise: 3, Fall: 3,
 					TCP:  &TCPCheck{Address: "localhost:80"},
 					Line: 15,
 				},
 				{
 					Name: "b", Type: CheckExec,
-					Interval: time.Minute, Timeout: 2 * time.Second,
+					Interval: time.Minute, FastInterval: time.Minute, Timeout: 2 * time.Second,
 					Rise: 3, Fall: 3,
 					Exec: &ExecCheck{Command: []string{`C:\x`, "multi \"line\" "}},
 					Line: 16,
@@ -213,6 +219,7 @@ func TestParseValid(t *testing.T) {
 				LargeCommunities: []LargeCommunity{{0, 0, 0}, {1<<32 - 1, 1<<32 - 1, 1<<32 - 1}},
 				MED:              u32(0),
 				LocalPref:        u32(1<<32 - 1),
+				OnAddressLost:    AddressLostRestore,
 				Line:             20,
 			}},
 		}},
@@ -233,8 +240,8 @@ func TestParseValid(t *testing.T) {
 // Every valid-*.toml file must be covered by TestParseValid.
 func TestValidFilesCovered(t *testing.T) {
 	files, _ := filepath.Glob("testdata/valid-*.toml")
-	if len(files) != 3 {
-		t.Errorf("found %d valid-*.toml files, TestParseValid covers 3: %v", len(files), files)
+	if len(files) != 4 {
+		t.Errorf("found %d valid-*.toml files, TestParseValid and TestParseValidChecks cover 4: %v", len(files), files)
 	}
 }
 

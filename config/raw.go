@@ -31,7 +31,7 @@ type rawFile struct {
 	BGP       *rawBGP       `toml:"bgp"`
 	Interface *rawInterface `toml:"interface"`
 	API       *rawListen    `toml:"api"`
-	Metrics   *rawListen    `toml:"metrics"`
+	Metrics   *rawMetrics   `toml:"metrics"`
 	Log       *rawLog       `toml:"log"`
 	Checks    []*rawCheck   `toml:"check"`
 	VIPs      []*rawVIP     `toml:"vip"`
@@ -67,15 +67,23 @@ type rawPeer struct {
 }
 
 type rawInterface struct {
-	Pos    pos `toml:"-"`
-	Name   any `toml:"name"`
-	Manage any `toml:"manage"`
+	Pos      pos `toml:"-"`
+	Name     any `toml:"name"`
+	Manage   any `toml:"manage"`
+	StateDir any `toml:"state_dir"`
 }
 
-// rawListen is both [api] and [metrics].
+// rawListen is [api].
 type rawListen struct {
 	Pos    pos `toml:"-"`
 	Listen any `toml:"listen"`
+}
+
+// rawMetrics is [metrics].
+type rawMetrics struct {
+	Pos            pos `toml:"-"`
+	Listen         any `toml:"listen"`
+	GoBGPCollector any `toml:"gobgp_collector"`
 }
 
 type rawLog struct {
@@ -85,21 +93,46 @@ type rawLog struct {
 }
 
 type rawCheck struct {
-	Pos      pos `toml:"-"`
-	Name     any `toml:"name"`
-	Type     any `toml:"type"`
-	Interval any `toml:"interval"`
-	Timeout  any `toml:"timeout"`
-	Rise     any `toml:"rise"`
-	Fall     any `toml:"fall"`
-	// tcp
-	Address any `toml:"address"`
-	// http
-	URL          any `toml:"url"`
-	Method       any `toml:"method"`
-	ExpectStatus any `toml:"expect_status"`
-	// exec
-	Command any `toml:"command"`
+	Pos          pos `toml:"-"`
+	Name         any `toml:"name"`
+	Type         any `toml:"type"`
+	Interval     any `toml:"interval"`
+	FastInterval any `toml:"fast_interval"`
+	Timeout      any `toml:"timeout"`
+	Rise         any `toml:"rise"`
+	Fall         any `toml:"fall"`
+	// Type-specific keys: the types each applies to are in checkKeyTypes
+	// (validate_check.go).
+	Address            any `toml:"address"`
+	Send               any `toml:"send"`
+	Expect             any `toml:"expect"`
+	TLS                any `toml:"tls"`
+	SourceAddress      any `toml:"source_address"`
+	TLSServerName      any `toml:"tls_server_name"`
+	CAFile             any `toml:"ca_file"`
+	CertFile           any `toml:"cert_file"`
+	KeyFile            any `toml:"key_file"`
+	InsecureSkipVerify any `toml:"insecure_skip_verify"`
+	URL                any `toml:"url"`
+	Method             any `toml:"method"`
+	ExpectStatus       any `toml:"expect_status"`
+	ExpectBody         any `toml:"expect_body"`
+	ExpectBodyRegex    any `toml:"expect_body_regex"`
+	Host               any `toml:"host"`
+	Headers            any `toml:"headers"`
+	FollowRedirects    any `toml:"follow_redirects"`
+	MaxBodyBytes       any `toml:"max_body_bytes"`
+	Server             any `toml:"server"`
+	Protocol           any `toml:"protocol"`
+	QueryName          any `toml:"query_name"`
+	QueryType          any `toml:"query_type"`
+	ExpectRcode        any `toml:"expect_rcode"`
+	ExpectAnswer       any `toml:"expect_answer"`
+	Service            any `toml:"service"`
+	Command            any `toml:"command"`
+	Shell              any `toml:"shell"`
+	Env                any `toml:"env"`
+	Dir                any `toml:"dir"`
 }
 
 type rawVIP struct {
@@ -114,6 +147,8 @@ type rawVIP struct {
 	LocalPref        any `toml:"local_pref"`
 	Prepend          any `toml:"prepend"`
 	AllowAggregate   any `toml:"allow_aggregate"`
+	RemoveOnWithdraw any `toml:"remove_on_withdraw"`
+	OnAddressLost    any `toml:"on_address_lost"`
 }
 
 var posType = reflect.TypeFor[pos]()

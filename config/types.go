@@ -83,6 +83,9 @@ func (p Peer) HasFamily(f Family) bool {
 type Interface struct {
 	Name   string // default "lo"; any other name is created as a dummy link
 	Manage bool   // default true: add VIP addresses to the interface
+	// StateDir holds the record of the addresses (and the link) anycastd
+	// added, so that a restart knows what is its own (default /run/anycastd).
+	StateDir string
 }
 
 // API is the [api] table.
@@ -93,6 +96,9 @@ type API struct {
 // Metrics is the [metrics] table.
 type Metrics struct {
 	Listen string // e.g. "127.0.0.1:9479"; empty: no metrics listener
+	// GoBGPCollector adds GoBGP's own collector (per-peer message and route
+	// counts); off by default since each scrape lists every advertised route.
+	GoBGPCollector bool
 }
 
 // Log is the [log] table (command-line flags override it).
@@ -105,46 +111,107 @@ type Log struct {
 type CheckType string
 
 const (
-	CheckTCP  CheckType = "tcp"
-	CheckHTTP CheckType = "http"
-	CheckExec CheckType = "exec"
+	CheckTCP   CheckType = "tcp"
+	CheckHTTP  CheckType = "http"
+	CheckHTTPS CheckType = "https" // http with TLS required: the url must be https://
+	CheckDNS   CheckType = "dns"
+	CheckGRPC  CheckType = "grpc"
+	CheckExec  CheckType = "exec"
 )
 
-// Check is one [[check]]. Exactly one of TCP, HTTP, Exec is set, matching Type.
+// Check is one [[check]]. Exactly one of TCP, HTTP, DNS, GRPC, Exec is set,
+// matching Type (HTTP for both http and https).
 type Check struct {
 	Name     string
 	Type     CheckType
 	Interval time.Duration // default 1s
-	Timeout  time.Duration // default min(interval/2, 1s); always < Interval
-	Rise     int           // default 3
-	Fall     int           // default 3
+	// FastInterval is used instead of Interval while a state change is
+	// pending: after the first failure when up, after the first pass when
+	// down or unknown. Default Interval; never above it.
+	FastInterval time.Duration
+	// Timeout defaults to min(FastInterval/2, 1s); always < FastInterval.
+	Timeout time.Duration
+	Rise    int // default 3
+	Fall    int // default 3
 
 	TCP  *TCPCheck
 	HTTP *HTTPCheck
+	DNS  *DNSCheck
+	GRPC *GRPCCheck
 	Exec *ExecCheck
 
 	Line int
 }
 
-// TCPCheck passes when a TCP connection to Address can be opened.
+// TLSClient is the client side of TLS for a check. Relative file names are
+// relative to the daemon's working directory; the files existed and parsed
+// when the configuration was loaded.
+type TLSClient struct {
+	ServerName         string // tls_server_name; default: the host of the address or URL
+	CAFile             string // PEM roots to verify the server with; default: the system's
+	CertFile, KeyFile  string // client certificate (both or neither)
+	InsecureSkipVerify bool   // only when set explicitly
+}
+
+// TCPCheck passes when a TCP connection to Address can be opened (and, with
+// TLS, the handshake completes), Send can be written and the reply starts
+// with Expect.
 type TCPCheck struct {
-	Address string // host:port
+	Address       string     // host:port
+	Send          string     // written after connecting; empty: nothing
+	Expect        string     // the reply must start with it; empty: not read
+	TLS           *TLSClient // nil: plaintext
+	SourceAddress netip.Addr // zero: chosen by the kernel
 }
 
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Min, Max int }
 
-// HTTPCheck passes when a request to URL answers with one of ExpectStatus.
+// HTTPCheck passes when a request to URL answers with one of ExpectStatus
+// and, when set, a body that contains ExpectBody and matches ExpectBodyRegex.
 type HTTPCheck struct {
-	URL          string // http:// or https://
-	Method       string // default GET
-	ExpectStatus []StatusRange
+	URL             string // http:// or https:// (https:// for type https)
+	Method          string // default GET
+	ExpectStatus    []StatusRange
+	ExpectBody      string            // substring of the body; empty: not checked
+	ExpectBodyRegex string            // RE2 syntax, compiles; empty: not checked
+	Host            string            // Host header; empty: from URL
+	Headers         map[string]string // extra request headers (canonical names)
+	FollowRedirects bool              // default false: a 3xx is the answer
+	SourceAddress   netip.Addr        // zero: chosen by the kernel
+	MaxBodyBytes    int64             // at most this much body is read; default 64 KiB
+	TLS             *TLSClient        // nil: defaults (system roots, verification on)
 }
 
-// ExecCheck runs Command (argv, no shell) and passes on exit status 0.
-// At the timeout the whole process group is killed.
+// DNSCheck passes when Server answers a query for QueryName/QueryType with
+// ExpectRcode and, when ExpectAnswer is set, each of its values is the rdata
+// of one of the answer records.
+type DNSCheck struct {
+	Server       string   // host:port; default 127.0.0.1:53
+	Protocol     string   // "udp" (default) or "tcp"
+	QueryName    string   // fully qualified (ends with '.')
+	QueryType    string   // upper case, e.g. "A" (default), "AAAA", "SOA"
+	ExpectRcode  string   // upper case, e.g. "NOERROR" (default), "NXDOMAIN"
+	ExpectAnswer []string // e.g. "203.0.113.1"; empty: answers not checked
+}
+
+// GRPCCheck passes when grpc.health.v1.Health/Check for Service at Address
+// answers SERVING.
+type GRPCCheck struct {
+	Address string     // host:port
+	Service string     // default "": the server as a whole
+	TLS     *TLSClient // nil: plaintext
+}
+
+// ExecCheck runs Command (argv) and passes on exit status 0. At the timeout
+// the whole process group is killed.
 type ExecCheck struct {
+	// Command is the argv as run. With shell = true it is
+	// {"/bin/sh", "-c", <the configured string>} and Shell is true.
 	Command []string
+	Shell   bool
+	Env     map[string]string // added to a minimal environment (PATH)
+	Dir     string            // working directory; empty: the daemon's
 }
 
 // VIP is one [[vip]]: a service address announced while its checks pass.

@@ -19,6 +19,7 @@ const (
 	DefaultHoldTime        = 9 * time.Second
 	DefaultConnectRetry    = 5 * time.Second
 	DefaultInterfaceName   = "lo"
+	DefaultStateDir        = "/run/anycastd"
 	DefaultAPIListen       = "unix:///run/anycastd/api.sock"
 	DefaultMetricsListen   = "127.0.0.1:9479"
 	DefaultLogFormat       = "text"
@@ -50,7 +51,7 @@ func (c *collector) build(r *rawFile) *Config {
 	cfg.BGP, fams = c.bgp(r.BGP)
 	cfg.Interface = c.iface(r.Interface)
 	cfg.API = API{Listen: c.listen(r.API, "api", DefaultAPIListen, true)}
-	cfg.Metrics = Metrics{Listen: c.listen(r.Metrics, "metrics", DefaultMetricsListen, false)}
+	cfg.Metrics = c.metrics(r.Metrics)
 	cfg.Log = c.log(r.Log)
 	var checks map[string]int
 	cfg.Checks, checks = c.checks(r.Checks)
@@ -308,7 +309,7 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 }
 
 func (c *collector) iface(r *rawInterface) Interface {
-	i := Interface{Name: DefaultInterfaceName, Manage: true}
+	i := Interface{Name: DefaultInterfaceName, Manage: true, StateDir: DefaultStateDir}
 	if r == nil {
 		return i
 	}
@@ -322,6 +323,12 @@ func (c *collector) iface(r *rawInterface) Interface {
 	if x, ok := s.boolean("manage", r.Manage); ok {
 		i.Manage = x
 	}
+	if x, ok := s.str("state_dir", r.StateDir); ok {
+		if !strings.HasPrefix(x, "/") || strings.ContainsRune(x, 0) {
+			s.keyErr("state_dir", "%q must be an absolute path", x)
+		}
+		i.StateDir = x
+	}
 	return i
 }
 
@@ -333,6 +340,17 @@ func validIfName(name string) bool {
 	return !strings.ContainsFunc(name, func(r rune) bool {
 		return r == '/' || r == ':' || r <= ' ' || r == 0x7f || unicode.IsSpace(r)
 	})
+}
+
+// metrics validates [metrics].
+func (c *collector) metrics(r *rawMetrics) Metrics {
+	if r == nil {
+		return Metrics{Listen: DefaultMetricsListen}
+	}
+	m := Metrics{Listen: c.listen(&rawListen{Pos: r.Pos, Listen: r.Listen}, "metrics", DefaultMetricsListen, false)}
+	s := scope{c: c, path: "metrics", key: r.Pos.Key, hdr: r.Pos.At}
+	m.GoBGPCollector, _ = s.boolean("gobgp_collector", r.GoBGPCollector)
+	return m
 }
 
 // listen validates [api] or [metrics]: unix:///path (if unix) or host:port.

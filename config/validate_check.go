@@ -2,19 +2,49 @@ package config
 
 import (
 	"fmt"
-	"net/url"
-	"strconv"
+	"reflect"
+	"slices"
 	"strings"
 )
 
-// checkKeys lists the keys that only apply to one type of check.
-var checkKeys = []struct {
-	typ  CheckType
-	keys []string
-}{
-	{CheckTCP, []string{"address"}},
-	{CheckHTTP, []string{"url", "method", "expect_status"}},
-	{CheckExec, []string{"command"}},
+// checkTypes lists the check types in the order messages name them.
+var checkTypes = []CheckType{CheckTCP, CheckHTTP, CheckHTTPS, CheckDNS, CheckGRPC, CheckExec}
+
+// checkKeyTypes maps each type-specific key of a [[check]] to the types it
+// applies to. Setting it for another type is an error. Every key of rawCheck
+// except the common ones (name, type, interval, fast_interval, timeout, rise,
+// fall) must be listed here.
+var checkKeyTypes = map[string][]CheckType{
+	"address":              {CheckTCP, CheckGRPC},
+	"send":                 {CheckTCP},
+	"expect":               {CheckTCP},
+	"tls":                  {CheckTCP, CheckGRPC},
+	"source_address":       {CheckTCP, CheckHTTP, CheckHTTPS},
+	"tls_server_name":      {CheckTCP, CheckHTTP, CheckHTTPS, CheckGRPC},
+	"ca_file":              {CheckTCP, CheckHTTP, CheckHTTPS, CheckGRPC},
+	"cert_file":            {CheckTCP, CheckHTTP, CheckHTTPS, CheckGRPC},
+	"key_file":             {CheckTCP, CheckHTTP, CheckHTTPS, CheckGRPC},
+	"insecure_skip_verify": {CheckTCP, CheckHTTP, CheckHTTPS, CheckGRPC},
+	"url":                  {CheckHTTP, CheckHTTPS},
+	"method":               {CheckHTTP, CheckHTTPS},
+	"expect_status":        {CheckHTTP, CheckHTTPS},
+	"expect_body":          {CheckHTTP, CheckHTTPS},
+	"expect_body_regex":    {CheckHTTP, CheckHTTPS},
+	"host":                 {CheckHTTP, CheckHTTPS},
+	"headers":              {CheckHTTP, CheckHTTPS},
+	"follow_redirects":     {CheckHTTP, CheckHTTPS},
+	"max_body_bytes":       {CheckHTTP, CheckHTTPS},
+	"server":               {CheckDNS},
+	"protocol":             {CheckDNS},
+	"query_name":           {CheckDNS},
+	"query_type":           {CheckDNS},
+	"expect_rcode":         {CheckDNS},
+	"expect_answer":        {CheckDNS},
+	"service":              {CheckGRPC},
+	"command":              {CheckExec},
+	"shell":                {CheckExec},
+	"env":                  {CheckExec},
+	"dir":                  {CheckExec},
 }
 
 // validName reports whether s is a valid check or VIP name.
@@ -69,63 +99,33 @@ func (c *collector) checks(rs []*rawCheck) ([]Check, map[string]int) {
 		if r.Type == nil {
 			s.missing("type")
 		} else if x, ok := s.str("type", r.Type); ok {
-			switch t := CheckType(x); t {
-			case CheckTCP, CheckHTTP, CheckExec:
-				ch.Type, typeOK = t, true
-			default:
-				s.at("type", "type %q is not one of tcp, http, exec", x)
+			if slices.Contains(checkTypes, CheckType(x)) {
+				ch.Type, typeOK = CheckType(x), true
+			} else {
+				names := make([]string, len(checkTypes))
+				for i, t := range checkTypes {
+					names[i] = string(t)
+				}
+				s.at("type", "type %q is not one of %s", x, strings.Join(names, ", "))
 			}
 		}
-
-		ch.Interval = DefaultCheckInterval
-		intervalOK := true
-		if r.Interval != nil {
-			d, ok := s.duration("interval", r.Interval)
-			if ok && d < minCheckInterval {
-				s.keyErr("interval", "%s is below the minimum of %s", d, minCheckInterval)
-				ok = false
-			}
-			ch.Interval, intervalOK = d, ok
-		}
-		if r.Timeout == nil {
-			ch.Timeout = min(ch.Interval/2, DefaultCheckTimeoutMax)
-		} else if d, ok := s.duration("timeout", r.Timeout); ok {
-			switch {
-			case d <= 0:
-				s.keyErr("timeout", "must be positive, got %s", d)
-			case intervalOK && d >= ch.Interval:
-				s.at("timeout", "timeout %s must be below interval %s", d, ch.Interval)
-			}
-			ch.Timeout = d
-		}
-		ch.Rise, ch.Fall = DefaultCheckRise, DefaultCheckFall
-		if x, ok := s.integer("rise", r.Rise, 1, maxRiseFall); ok {
-			ch.Rise = int(x)
-		}
-		if x, ok := s.integer("fall", r.Fall, 1, maxRiseFall); ok {
-			ch.Fall = int(x)
-		}
+		s.timing(r, &ch)
 
 		if typeOK {
-			set := map[string]bool{
-				"address":       r.Address != nil,
-				"url":           r.URL != nil,
-				"method":        r.Method != nil,
-				"expect_status": r.ExpectStatus != nil,
-				"command":       r.Command != nil,
-			}
-			for _, ck := range checkKeys {
-				for _, k := range ck.keys {
-					if ck.typ != ch.Type && set[k] {
-						s.at(k, "key %q does not apply to type %q", k, ch.Type)
-					}
+			for _, k := range setCheckKeys(r) {
+				if !slices.Contains(checkKeyTypes[k], ch.Type) {
+					s.at(k, "key %q does not apply to type %q", k, ch.Type)
 				}
 			}
 			switch ch.Type {
 			case CheckTCP:
 				ch.TCP = s.tcpCheck(r)
-			case CheckHTTP:
-				ch.HTTP = s.httpCheck(r)
+			case CheckHTTP, CheckHTTPS:
+				ch.HTTP = s.httpCheck(r, ch.Type)
+			case CheckDNS:
+				ch.DNS = s.dnsCheck(r)
+			case CheckGRPC:
+				ch.GRPC = s.grpcCheck(r)
 			case CheckExec:
 				ch.Exec = s.execCheck(r)
 			}
@@ -135,120 +135,113 @@ func (c *collector) checks(rs []*rawCheck) ([]Check, map[string]int) {
 	return out, names
 }
 
+// timing validates interval, fast_interval, timeout, rise and fall.
+func (s scope) timing(r *rawCheck, ch *Check) {
+	ch.Interval = DefaultCheckInterval
+	intervalOK := true
+	if r.Interval != nil {
+		d, ok := s.duration("interval", r.Interval)
+		if ok && d < minCheckInterval {
+			s.keyErr("interval", "%s is below the minimum of %s", d, minCheckInterval)
+			ok = false
+		}
+		ch.Interval, intervalOK = d, ok
+	}
+	ch.FastInterval = ch.Interval
+	fastOK := intervalOK
+	if r.FastInterval != nil {
+		d, ok := s.duration("fast_interval", r.FastInterval)
+		switch {
+		case !ok:
+		case d < minCheckInterval:
+			s.keyErr("fast_interval", "%s is below the minimum of %s", d, minCheckInterval)
+			ok = false
+		case intervalOK && d > ch.Interval:
+			s.at("fast_interval", "fast_interval %s must not be above interval %s", d, ch.Interval)
+			ok = false
+		}
+		ch.FastInterval, fastOK = d, ok
+	}
+	if r.Timeout == nil {
+		ch.Timeout = min(ch.FastInterval/2, DefaultCheckTimeoutMax)
+	} else if d, ok := s.duration("timeout", r.Timeout); ok {
+		switch {
+		case d <= 0:
+			s.keyErr("timeout", "must be positive, got %s", d)
+		case fastOK && d >= ch.FastInterval && r.FastInterval != nil:
+			s.at("timeout", "timeout %s must be below fast_interval %s", d, ch.FastInterval)
+		case fastOK && d >= ch.FastInterval:
+			s.at("timeout", "timeout %s must be below interval %s", d, ch.Interval)
+		}
+		ch.Timeout = d
+	}
+	ch.Rise, ch.Fall = DefaultCheckRise, DefaultCheckFall
+	if x, ok := s.integer("rise", r.Rise, 1, maxRiseFall); ok {
+		ch.Rise = int(x)
+	}
+	if x, ok := s.integer("fall", r.Fall, 1, maxRiseFall); ok {
+		ch.Fall = int(x)
+	}
+}
+
+// setCheckKeys returns the type-specific keys set in r, in field order.
+func setCheckKeys(r *rawCheck) []string {
+	var keys []string
+	v := reflect.ValueOf(r).Elem()
+	for i := range v.NumField() {
+		tag := v.Type().Field(i).Tag.Get("toml")
+		if _, specific := checkKeyTypes[tag]; specific && !v.Field(i).IsNil() {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
+
 func (s scope) tcpCheck(r *rawCheck) *TCPCheck {
 	t := &TCPCheck{}
-	if r.Address == nil {
-		s.missing("address")
-	} else if x, ok := s.str("address", r.Address); ok {
-		if !validHostPort(x, false) {
-			s.keyErr("address", "%q must be host:port with a port in 1..65535", x)
+	t.Address = s.hostPort("address", r.Address)
+	if x, ok := s.str("send", r.Send); ok {
+		if x == "" {
+			s.keyErr("send", "must not be empty")
 		}
-		t.Address = x
+		t.Send = x
+	}
+	if x, ok := s.str("expect", r.Expect); ok {
+		if x == "" {
+			s.keyErr("expect", "must not be empty")
+		}
+		t.Expect = x
+	}
+	t.SourceAddress, _ = s.addr("source_address", r.SourceAddress)
+	useTLS, _ := s.boolean("tls", r.TLS)
+	t.TLS = s.tlsClient(r, useTLS, "tls = true")
+	if useTLS && t.TLS == nil {
+		t.TLS = &TLSClient{}
 	}
 	return t
 }
 
-func (s scope) httpCheck(r *rawCheck) *HTTPCheck {
-	h := &HTTPCheck{Method: DefaultHTTPMethod, ExpectStatus: []StatusRange{{200, 299}}}
-	if r.URL == nil {
-		s.missing("url")
-	} else if x, ok := s.str("url", r.URL); ok {
-		u, err := url.Parse(x)
-		switch {
-		case err != nil:
-			s.keyErr("url", "%q is not a valid URL", x)
-		case u.Scheme != "http" && u.Scheme != "https":
-			s.keyErr("url", "%q must use http or https", x)
-		case u.Hostname() == "":
-			s.keyErr("url", "%q has no host", x)
-		}
-		h.URL = x
+func (s scope) grpcCheck(r *rawCheck) *GRPCCheck {
+	g := &GRPCCheck{}
+	g.Address = s.hostPort("address", r.Address)
+	g.Service, _ = s.str("service", r.Service)
+	useTLS, _ := s.boolean("tls", r.TLS)
+	g.TLS = s.tlsClient(r, useTLS, "tls = true")
+	if useTLS && g.TLS == nil {
+		g.TLS = &TLSClient{}
 	}
-	if x, ok := s.str("method", r.Method); ok {
-		if !validMethod(x) {
-			s.keyErr("method", "%q is not an uppercase HTTP method such as GET", x)
-		}
-		h.Method = x
-	}
-	if elems, ok := s.list("expect_status", "an array of status codes or ranges", r.ExpectStatus); ok {
-		if len(elems) == 0 {
-			s.keyErr("expect_status", "must not be empty")
-		}
-		h.ExpectStatus = nil
-		for i, e := range elems {
-			switch e := e.(type) {
-			case int64:
-				if e < 100 || e > 599 {
-					s.elemErr("expect_status", i, "%d is not a status code in 100..599", e)
-					continue
-				}
-				h.ExpectStatus = append(h.ExpectStatus, StatusRange{int(e), int(e)})
-			case string:
-				sr, ok := parseStatusRange(e)
-				switch {
-				case !ok:
-					s.elemErr("expect_status", i, `%q is not a status code or range such as "200-299" in 100..599`, e)
-				case sr.Min > sr.Max:
-					s.elemErr("expect_status", i, "%q is not a range: %d is above %d", e, sr.Min, sr.Max)
-				default:
-					h.ExpectStatus = append(h.ExpectStatus, sr)
-				}
-			default:
-				s.elemErr("expect_status", i, "element %d: expected a status code or range, got %s", i+1, describe(e))
-			}
-		}
-	}
-	return h
+	return g
 }
 
-// parseStatusRange parses "200-299" or "204", codes in 100..599.
-func parseStatusRange(s string) (StatusRange, bool) {
-	lo, hi, isRange := strings.Cut(s, "-")
-	if !isRange {
-		hi = lo
+// hostPort returns the required host:port in key.
+func (s scope) hostPort(key string, v any) string {
+	if v == nil {
+		s.missing(key)
+		return ""
 	}
-	a, ok1 := statusCode(lo)
-	b, ok2 := statusCode(hi)
-	return StatusRange{a, b}, ok1 && ok2
-}
-
-func statusCode(s string) (int, bool) {
-	if len(s) != 3 || strings.Trim(s, "0123456789") != "" {
-		return 0, false
+	x, ok := s.str(key, v)
+	if ok && !validHostPort(x, false) {
+		s.keyErr(key, "%q must be host:port with a port in 1..65535", x)
 	}
-	n, _ := strconv.Atoi(s)
-	return n, n >= 100 && n <= 599
-}
-
-// validMethod reports whether m is an HTTP token without lowercase letters.
-func validMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for _, r := range m {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
-			return false
-		}
-	}
-	return true
-}
-
-func (s scope) execCheck(r *rawCheck) *ExecCheck {
-	e := &ExecCheck{}
-	if r.Command == nil {
-		s.missing("command")
-	} else if xs, ok := s.strings("command", r.Command); ok {
-		argv := make([]string, len(xs))
-		for i, x := range xs {
-			argv[i] = x.s
-		}
-		switch {
-		case len(argv) == 0:
-			s.keyErr("command", "must not be empty")
-		case argv[0] == "":
-			s.keyErr("command", "the program (first element) must not be empty")
-		}
-		e.Command = argv
-	}
-	return e
+	return x
 }

@@ -111,6 +111,11 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VI
 		if x, ok := s.integer("prepend", r.Prepend, 0, maxPrepend); ok {
 			v.Prepend = int(x)
 		}
+		v.RemoveOnWithdraw, _ = s.boolean("remove_on_withdraw", r.RemoveOnWithdraw)
+		v.OnAddressLost = AddressLostRestore
+		if x, ok := s.oneOf("on_address_lost", r.OnAddressLost, AddressLostRestore, AddressLostWithdraw); ok {
+			v.OnAddressLost = x
+		}
 		out = append(out, v)
 	}
 	return out

@@ -16,6 +16,7 @@ import (
 	"github.com/anycastd/anycastd/announcer"
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/routes"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -108,11 +109,38 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
 
-	ann := announcer.New(cfg, announcer.NewGoBGP(logger), logger, announcer.Options{})
+	var opts announcer.Options
+	var host *routes.Host
+	if cfg.Interface.Manage {
+		h, err := routes.NewHost(cfg, routes.HostOptions{Logger: logger})
+		if err != nil {
+			return err
+		}
+		host, opts.Addresses = h, h
+		// Whatever the way out, what anycastd added goes (a no-op once the
+		// announcer has closed it after withdrawing the routes).
+		defer func() {
+			if err := host.Close(); err != nil {
+				logger.Error("removing VIP addresses", "err", err)
+			}
+		}()
+	}
+	ann := announcer.New(cfg, announcer.NewGoBGP(logger), logger, opts)
+	stopWatch := func() {}
+	if host != nil {
+		var err error
+		if stopWatch, err = host.Watch(ann.AddressChanged); err != nil {
+			return err
+		}
+	}
 	annCtx, stopAnn := context.WithCancel(context.Background())
 	defer stopAnn()
 	annDone := make(chan error, 1)
-	go func() { annDone <- ann.Run(annCtx) }()
+	go func() {
+		err := ann.Run(annCtx)
+		stopWatch() // AddressChanged no longer blocks once Run has returned
+		annDone <- err
+	}()
 
 	checks := health.NewManager(logger, ann.Publish)
 	if err := checks.Start(context.Background(), cfg.Checks); err != nil {

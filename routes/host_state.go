@@ -1,0 +1,265 @@
+//go:build linux
+
+package routes
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The journal is anycastd's write-ahead record of what it put on the host.
+// A record is appended (one write of one line) BEFORE the change it announces
+// is made, so that whatever point a crash interrupts anycastd at, the next
+// start can tell its own addresses from everybody else's:
+//
+//	anycastd address journal v1   header
+//	boot <boot id>                the kernel boot the records belong to
+//	netns <id>                    the network namespace they belong to
+//	create-link <name>            anycastd is creating the dummy link <name>
+//	link <name> <ifindex>         the addresses below go on this link
+//	add <prefix>                  anycastd is adding <prefix>: while it is
+//	                              on the link, it is anycastd's
+//	del <prefix>                  <prefix> is no longer anycastd's
+//	deleted-link <name>           anycastd is deleting the link it created
+//
+// An address recorded with add but absent from the link was never added
+// (or was removed since) and is simply forgotten. Addresses vanish with a
+// reboot or with their namespace, so records of another boot or namespace are
+// void. A "link" record with a new index voids the adds before it: they were
+// on a link that is gone. The journal is compacted (rewritten atomically with
+// only what is still true) at start and when it has grown.
+
+const (
+	journalHeader = "anycastd address journal v1"
+	journalName   = "addresses.journal"
+)
+
+// hostState is what a journal says.
+type hostState struct {
+	Boot        string
+	Netns       string
+	Link        string // the link the owned addresses are on; "" if none yet
+	LinkIndex   int
+	CreatedLink string // name of the dummy link anycastd created (or was creating)
+	Owned       map[netip.Prefix]bool
+}
+
+// journal is the open state file. Its directory is locked (flock) for as
+// long as it is open, so two anycastd instances never share one.
+type journal struct {
+	path  string
+	dir   *os.File
+	f     *os.File // append-only
+	lines int      // records written since the last compaction
+}
+
+// openJournal locks dir (creating it if needed) and reads its journal.
+func openJournal(dir string) (*journal, hostState, error) {
+	st := hostState{Owned: map[netip.Prefix]bool{}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, st, fmt.Errorf("state dir: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, st, fmt.Errorf("state dir: %w", err)
+	}
+	if err := unix.Flock(int(d.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		d.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, st, fmt.Errorf("state dir %s is in use by another anycastd", dir)
+		}
+		return nil, st, fmt.Errorf("locking state dir %s: %w", dir, err)
+	}
+	j := &journal{path: filepath.Join(dir, journalName), dir: d}
+	data, err := os.ReadFile(j.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.close()
+		return nil, st, fmt.Errorf("reading state file: %w", err)
+	}
+	if err == nil {
+		if st, err = parseJournal(data); err != nil {
+			j.close()
+			return nil, st, fmt.Errorf("state file %s: %w (remove it to start afresh; the addresses it records will then be left alone)", j.path, err)
+		}
+	}
+	// Rewritten as read (without a torn last record), and opened to append.
+	if err := j.compact(st); err != nil {
+		j.close()
+		return nil, st, err
+	}
+	return j, st, nil
+}
+
+// parseJournal replays a journal. A last line without its newline is a write
+// a crash cut short, and is ignored.
+func parseJournal(data []byte) (hostState, error) {
+	st := hostState{Owned: map[netip.Prefix]bool{}}
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	} else {
+		data = nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if n == 1 {
+			if line != journalHeader {
+				return st, fmt.Errorf("line 1: not an anycastd address journal (want %q)", journalHeader)
+			}
+			continue
+		}
+		op, arg, _ := strings.Cut(line, " ")
+		bad := func() (hostState, error) { return st, fmt.Errorf("line %d: bad record %q", n, line) }
+		switch op {
+		case "boot":
+			st.Boot = arg
+		case "netns":
+			st.Netns = arg
+		case "create-link":
+			st.CreatedLink = arg
+		case "deleted-link":
+			if st.CreatedLink == arg {
+				st.CreatedLink = ""
+			}
+		case "link":
+			name, idx, ok := strings.Cut(arg, " ")
+			i, err := strconv.Atoi(idx)
+			if !ok || err != nil || name == "" {
+				return bad()
+			}
+			if name != st.Link || i != st.LinkIndex {
+				clear(st.Owned)
+			}
+			st.Link, st.LinkIndex = name, i
+		case "add", "del":
+			p, err := netip.ParsePrefix(arg)
+			if err != nil {
+				return bad()
+			}
+			if op == "add" {
+				st.Owned[p] = true
+			} else {
+				delete(st.Owned, p)
+			}
+		default:
+			return bad()
+		}
+	}
+	if n == 0 && len(data) == 0 {
+		return st, nil // empty: created, then a crash before the header
+	}
+	return st, sc.Err()
+}
+
+// record appends one record. It returns only once the line is written, so
+// the change it announces may follow.
+func (j *journal) record(format string, args ...any) error {
+	if j.f == nil {
+		return errors.New("state file is not open")
+	}
+	if _, err := fmt.Fprintf(j.f, format+"\n", args...); err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	j.lines++
+	return nil
+}
+
+// compact replaces the journal with one stating only st.
+func (j *journal) compact(st hostState) error {
+	var b strings.Builder
+	b.WriteString(journalHeader + "\n")
+	fmt.Fprintf(&b, "boot %s\nnetns %s\n", st.Boot, st.Netns)
+	if st.CreatedLink != "" {
+		fmt.Fprintf(&b, "create-link %s\n", st.CreatedLink)
+	}
+	if st.Link != "" {
+		fmt.Fprintf(&b, "link %s %d\n", st.Link, st.LinkIndex)
+	}
+	owned := make([]netip.Prefix, 0, len(st.Owned))
+	for p := range st.Owned {
+		owned = append(owned, p)
+	}
+	slices.SortFunc(owned, comparePrefix)
+	for _, p := range owned {
+		fmt.Fprintf(&b, "add %s\n", p)
+	}
+	tmp := j.path + ".tmp"
+	if err := writeFileSync(tmp, []byte(b.String())); err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	_ = j.dir.Sync()
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("opening state file: %w", err)
+	}
+	if j.f != nil {
+		j.f.Close()
+	}
+	j.f, j.lines = f, 0
+	return nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// remove deletes the journal: nothing on the host is anycastd's any more.
+func (j *journal) remove() error {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+	if err := os.Remove(j.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// close closes the journal and releases the lock.
+func (j *journal) close() {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+	if j.dir != nil {
+		j.dir.Close() // releases the flock
+		j.dir = nil
+	}
+}
+
+// bootID identifies the running kernel boot; "" if unknown.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
