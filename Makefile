@@ -26,6 +26,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
+	promtool check rules contrib/prometheus/alerts.yml
+	cd contrib/prometheus && promtool test rules alerts_test.yml
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
