@@ -3,6 +3,7 @@ package announcer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -302,6 +303,13 @@ func (l *loop) shutdown() {
 	if n := len(l.announced); n > 0 {
 		l.log.Info("shutting down: withdrawing all routes", "routes", n)
 	}
+	// Each withdrawal is one UPDATE to each established session carrying its
+	// family: count them, to wait below until they have left.
+	sent, err := l.speaker.SentUpdates(ctx)
+	if err != nil {
+		l.log.Warn("cannot read session counters; not waiting for withdrawals to leave", "err", err)
+	}
+	perFamily := map[config.Family]uint64{}
 	ps := make([]netip.Prefix, 0, len(l.announced))
 	for p := range l.announced {
 		ps = append(ps, p)
@@ -314,10 +322,22 @@ func (l *loop) shutdown() {
 			continue
 		}
 		delete(l.announced, p)
+		perFamily[familyOfPrefix(p)]++
 		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", l.states[r.VIP].State, "to", "stopped", "reason", "anycastd is stopping")
 	}
+	want := make(map[netip.Addr]uint64)
+	for _, peer := range l.cfg.BGP.Peers {
+		base, up := sent[peer.Address]
+		if !up {
+			continue
+		}
+		want[peer.Address] = base
+		for _, f := range peer.Families {
+			want[peer.Address] += perFamily[f]
+		}
+	}
 	fctx, cancel := context.WithTimeout(ctx, l.opts.FlushTimeout)
-	if err := l.speaker.Flush(fctx); err != nil {
+	if err := l.waitSent(fctx, want); err != nil {
 		l.log.Warn("withdrawals may not all have left before the sessions close", "err", err)
 	}
 	cancel()
@@ -331,4 +351,38 @@ func (l *loop) shutdown() {
 		}
 	}
 	l.publish(nil)
+}
+
+// waitSent polls the sessions' UPDATE counters until each has reached want
+// (a session that went down meanwhile no longer counts).
+func (l *loop) waitSent(ctx context.Context, want map[netip.Addr]uint64) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		sent, err := l.speaker.SentUpdates(ctx)
+		if err != nil {
+			return err
+		}
+		behind := 0
+		for addr, n := range want {
+			if got, up := sent[addr]; up && got < n {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d sessions still sending: %w", behind, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func familyOfPrefix(p netip.Prefix) config.Family {
+	if p.Addr().Is4() {
+		return config.FamilyIPv4
+	}
+	return config.FamilyIPv6
 }

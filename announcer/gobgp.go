@@ -11,7 +11,9 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+	gobgpmetrics "github.com/osrg/gobgp/v3/pkg/metrics"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/routes"
@@ -30,6 +32,7 @@ type GoBGP struct {
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 	onPeer    func(PeerStatus)
+	md5       map[netip.Addr]bool // peers with a TCP MD5 password, for log hints
 }
 
 // OnPeerState registers f to be told of every session state change. Call it
@@ -72,6 +75,10 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 
+	g.md5 = make(map[netip.Addr]bool)
+	for _, p := range cfg.BGP.Peers {
+		g.md5[p.Address] = p.Password != ""
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stopWatch, g.watchDone = cancel, make(chan struct{})
 	go g.watchPeers(wctx)
@@ -180,30 +187,25 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	return nil
 }
 
-// Flush implements Speaker: it polls each established session's output
-// queue until all are empty.
-func (g *GoBGP) Flush(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		queued := 0
-		err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			if s := p.GetState(); s != nil && s.SessionState == api.PeerState_ESTABLISHED {
-				queued += int(s.OutQ)
-			}
-		})
+// SentUpdates implements Speaker, from GoBGP's per-session message
+// counters, which count what was written to the socket.
+func (g *GoBGP) SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error) {
+	out := make(map[netip.Addr]uint64)
+	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		s := p.GetState()
+		if s == nil || s.SessionState != api.PeerState_ESTABLISHED {
+			return
+		}
+		addr, err := netip.ParseAddr(s.NeighborAddress)
 		if err != nil {
-			return fmt.Errorf("listing peers: %w", err)
+			addr, _ = netip.ParseAddr(p.GetConf().GetNeighborAddress())
 		}
-		if queued == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d messages still queued: %w", queued, ctx.Err())
-		case <-t.C:
-		}
+		out[addr] = s.GetMessages().GetSent().GetUpdate()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing peers: %w", err)
 	}
+	return out, nil
 }
 
 // Peers implements Speaker.
@@ -241,24 +243,40 @@ func peerStatus(p *api.Peer) PeerStatus {
 	return st
 }
 
-// watchPeers logs every session state change. The WatchEvent callback must
-// not block; logging is all it does.
+// watchPeers logs every session state change: coming up at info, going
+// down at warn, and a session with TCP MD5 that never got past "active" at
+// warn with a hint, since a wrong password shows no other sign (the router
+// drops the segments silently). The WatchEvent callback must not block.
 func (g *GoBGP) watchPeers(ctx context.Context) {
 	defer close(g.watchDone)
+	last := make(map[netip.Addr]string)
+	wasUp := make(map[netip.Addr]bool)
 	err := g.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
 		ev := r.GetPeer()
 		if ev == nil || ev.Type != api.WatchEventResponse_PeerEvent_STATE || ev.Peer == nil {
 			return
 		}
 		st := peerStatus(ev.Peer)
-		attrs := []any{"peer", st.Address.String(), "asn", st.ASN, "state", st.State}
+		prev := last[st.Address]
+		if prev == st.State {
+			return
+		}
+		last[st.Address] = st.State
 		if g.onPeer != nil {
 			g.onPeer(st)
 		}
-		if st.Established() {
+		attrs := []any{"peer", st.Address.String(), "asn", st.ASN, "state", st.State}
+		switch {
+		case st.Established():
+			wasUp[st.Address] = true
 			g.logger.Info("BGP session established", attrs...)
-		} else {
-			g.logger.Warn("BGP session not established", attrs...)
+		case prev == "established":
+			g.logger.Warn("BGP session lost; the router withdraws this node's routes", append(attrs, "from", prev)...)
+		case st.State == "active" && g.md5[st.Address] && !wasUp[st.Address]:
+			g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
+				attrs...)
+		default:
+			g.logger.Info("BGP session state", attrs...)
 		}
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -281,3 +299,7 @@ func (g *GoBGP) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Collector returns GoBGP's own Prometheus collector (per-peer message and
+// route counts). Each scrape lists the routes advertised to every peer.
+func (g *GoBGP) Collector() prometheus.Collector { return gobgpmetrics.NewBgpCollector(g.s) }

@@ -21,9 +21,9 @@ type Speaker interface {
 	// Withdraw removes the route for prefix; withdrawing a prefix that is not
 	// announced is not an error.
 	Withdraw(ctx context.Context, prefix netip.Prefix) error
-	// Flush waits until every established session has sent what is queued
-	// for it, or ctx is done.
-	Flush(ctx context.Context) error
+	// SentUpdates returns how many UPDATE messages each established session
+	// has written to its socket so far.
+	SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error)
 	// Peers returns the state of every configured session.
 	Peers(ctx context.Context) ([]PeerStatus, error)
 	// Stop closes every session and stops the instance.
