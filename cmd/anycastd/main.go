@@ -3,20 +3,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/anycastd/anycastd/announcer"
 	"github.com/anycastd/anycastd/config"
-	"github.com/anycastd/anycastd/health"
-	"github.com/anycastd/anycastd/routes"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -98,78 +91,4 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-}
-
-// serve wires the parts together and runs until SIGTERM or SIGINT.
-func serve(logger *slog.Logger, cfg *config.Config) error {
-	logger.Info("anycastd starting", "version", version, "asn", cfg.BGP.ASN,
-		"router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers), "vips", len(cfg.VIPs), "checks", len(cfg.Checks))
-
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(signals)
-
-	var opts announcer.Options
-	var host *routes.Host
-	if cfg.Interface.Manage {
-		h, err := routes.NewHost(cfg, routes.HostOptions{Logger: logger})
-		if err != nil {
-			return err
-		}
-		host, opts.Addresses = h, h
-		// Whatever the way out, what anycastd added goes (a no-op once the
-		// announcer has closed it after withdrawing the routes).
-		defer func() {
-			if err := host.Close(); err != nil {
-				logger.Error("removing VIP addresses", "err", err)
-			}
-		}()
-	}
-	ann := announcer.New(cfg, announcer.NewGoBGP(logger), logger, opts)
-	stopWatch := func() {}
-	if host != nil {
-		var err error
-		if stopWatch, err = host.Watch(ann.AddressChanged); err != nil {
-			return err
-		}
-	}
-	annCtx, stopAnn := context.WithCancel(context.Background())
-	defer stopAnn()
-	annDone := make(chan error, 1)
-	go func() {
-		err := ann.Run(annCtx)
-		stopWatch() // AddressChanged no longer blocks once Run has returned
-		annDone <- err
-	}()
-
-	checks := health.NewManager(logger, ann.Publish)
-	if err := checks.Start(context.Background(), cfg.Checks); err != nil {
-		stopAnn()
-		<-annDone
-		return err
-	}
-
-	select {
-	case err := <-annDone:
-		checks.Stop()
-		if err == nil {
-			err = errors.New("announcer stopped unexpectedly")
-		}
-		return err
-	case sig := <-signals:
-		logger.Info("signal received: withdrawing all VIPs and stopping", "signal", sig.String())
-	}
-	checks.Stop()
-	stopAnn()
-	select {
-	case err := <-annDone:
-		if err != nil {
-			return err
-		}
-	case sig := <-signals:
-		logger.Warn("second signal: exiting without waiting for withdrawals", "signal", sig.String())
-		return nil
-	}
-	logger.Info("anycastd stopped")
-	return nil
 }

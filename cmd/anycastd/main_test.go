@@ -270,3 +270,58 @@ func exitCode(err error) int {
 	}
 	return -1
 }
+
+// The metrics endpoint tells what is announced and why, as a scrape sees it.
+func TestMetricsEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := startRouter(t)
+	port := bgptest.FreePort(t, edgeAddr)
+	cfg := strings.Replace(baseConfig(r, fmt.Sprintf("type = \"tcp\"\naddress = %q", ln.Addr())),
+		"[metrics]\nlisten = \"\"", fmt.Sprintf("[metrics]\nlisten = \"127.0.0.1:%d\"", port), 1)
+	startDaemon(t, cfg)
+	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs announced", nil)
+
+	scrape := func() string {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return b.String()
+	}
+	wantLines := []string{
+		`anycastd_vip_announced{prefix="203.0.113.42/32",vip="web"} 1`,
+		`anycastd_vip_state{state="up",vip="web"} 1`,
+		`anycastd_check_up{check="svc",type="tcp"} 1`,
+		`anycastd_peer_up{peer="127.0.0.2",peer_asn="65000"} 1`,
+		`anycastd_peer_prefixes_advertised{peer="127.0.0.2"} 2`,
+		`anycastd_vip_transitions_total{to="up",vip="web"} 1`,
+		`anycastd_check_results_total{check="svc",outcome="pass",type="tcp"}`,
+		`anycastd_config_last_reload_successful 1`,
+		`anycastd_build_info{`,
+	}
+	bgptest.Eventually(t, wait, func() bool {
+		body := scrape()
+		for _, l := range wantLines {
+			if !strings.Contains(body, l) {
+				return false
+			}
+		}
+		return true
+	}, "metrics reflecting the announcement", func() string {
+		var missing []string
+		body := scrape()
+		for _, l := range wantLines {
+			if !strings.Contains(body, l) {
+				missing = append(missing, l)
+			}
+		}
+		return fmt.Sprintf("missing %q", missing)
+	})
+}

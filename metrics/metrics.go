@@ -1,0 +1,212 @@
+// Package metrics exposes anycastd's state to Prometheus.
+//
+// Gauges that mirror state (VIP states, announced prefixes, check and peer
+// status) are read from the owners' snapshots at scrape time, so no second
+// copy of that state exists. Counters and histograms that count events
+// (transitions, probe results) are updated by the owners through the
+// observer methods below.
+package metrics
+
+import (
+	"context"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/anycastd/anycastd/announcer"
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/routes"
+)
+
+const namespace = "anycastd"
+
+// States are every VIP state, for the one-series-per-state gauge.
+var States = []routes.State{routes.StateUp, routes.StateDown, routes.StateDisabled}
+
+// Sources are the snapshots the collector reads at scrape time.
+type Sources struct {
+	Config   func() *config.Config
+	Snapshot func() announcer.Snapshot
+	Checks   func() []health.CheckState
+	Peers    func(ctx context.Context) ([]announcer.PeerStatus, error)
+	Draining func() bool
+}
+
+// Metrics holds anycastd's event-driven metrics and registers a collector
+// for its state gauges.
+type Metrics struct {
+	vipTransitions  *prometheus.CounterVec
+	checkDuration   *prometheus.HistogramVec
+	checkResults    *prometheus.CounterVec
+	peerEstablished *prometheus.CounterVec
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+}
+
+// New registers anycastd's metrics, Go and process collectors and build
+// info on reg, with state gauges read from src.
+func New(reg prometheus.Registerer, version string, src Sources) *Metrics {
+	m := &Metrics{
+		vipTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "vip_transitions_total",
+			Help: "VIP state transitions, by the state entered.",
+		}, []string{"vip", "to"}),
+		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "check_duration_seconds",
+			Help:    "How long health probes took.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"check", "type"}),
+		checkResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "check_results_total",
+			Help: "Health probe results, by outcome: pass, fail, timeout, error (could not run).",
+		}, []string{"check", "type", "outcome"}),
+		peerEstablished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "peer_established_transitions_total",
+			Help: "Times the BGP session reached Established.",
+		}, []string{"peer"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "config_last_reload_successful",
+			Help: "Whether the last configuration load succeeded (1) or was refused (0).",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully, as a Unix time.",
+		}),
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help: "anycastd's version and the Go version it was built with; value 1.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	reg.MustRegister(m.vipTransitions, m.checkDuration, m.checkResults, m.peerEstablished,
+		m.reloadOK, m.reloadTime, build, &stateCollector{src: src},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// VIPStateChanged counts a VIP transition.
+func (m *Metrics) VIPStateChanged(vip string, from, to routes.State) {
+	m.vipTransitions.WithLabelValues(vip, string(to)).Inc()
+}
+
+// PeerStateChanged counts sessions reaching Established.
+func (m *Metrics) PeerStateChanged(p announcer.PeerStatus) {
+	if p.Established() {
+		m.peerEstablished.WithLabelValues(p.Address.String()).Inc()
+	}
+}
+
+// ProbeResult records one health probe.
+func (m *Metrics) ProbeResult(check string, typ config.CheckType, r health.Result) {
+	m.checkDuration.WithLabelValues(check, string(typ)).Observe(r.Latency.Seconds())
+	m.checkResults.WithLabelValues(check, string(typ), r.Outcome()).Inc()
+}
+
+// ConfigLoaded records the outcome of a configuration load or reload.
+func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// stateCollector reads state gauges from their owners at scrape time.
+type stateCollector struct{ src Sources }
+
+var (
+	descVIPState = prometheus.NewDesc(namespace+"_vip_state",
+		"The VIP's state: one series per state, 1 for the current one.", []string{"vip", "state"}, nil)
+	descAnnounced = prometheus.NewDesc(namespace+"_vip_announced",
+		"Whether the VIP prefix is announced (1) or not (0).", []string{"vip", "prefix"}, nil)
+	descSinceTransition = prometheus.NewDesc(namespace+"_vip_seconds_since_transition",
+		"Seconds since the VIP last changed state.", []string{"vip"}, nil)
+	descCheckUp = prometheus.NewDesc(namespace+"_check_up",
+		"Whether the health check is up (1) or not (0: down, or not yet risen).", []string{"check", "type"}, nil)
+	descPeerUp = prometheus.NewDesc(namespace+"_peer_up",
+		"Whether the BGP session is Established (1) or not (0).", []string{"peer", "peer_asn"}, nil)
+	descPeerPrefixes = prometheus.NewDesc(namespace+"_peer_prefixes_advertised",
+		"VIP prefixes advertised on the session.", []string{"peer"}, nil)
+	descDraining = prometheus.NewDesc(namespace+"_draining",
+		"Whether the whole node is draining (1) or not (0).", nil, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descVIPState, descAnnounced, descSinceTransition,
+		descCheckUp, descPeerUp, descPeerPrefixes, descDraining} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	cfg := c.src.Config()
+	snap := c.src.Snapshot()
+	now := time.Now()
+	announced := make(map[netip.Prefix]bool, len(snap.Announced))
+	perFamily := map[config.Family]int{}
+	for _, r := range snap.Announced {
+		announced[r.Prefix] = true
+		if r.Prefix.Addr().Is4() {
+			perFamily[config.FamilyIPv4]++
+		} else {
+			perFamily[config.FamilyIPv6]++
+		}
+	}
+	for _, v := range snap.VIPs {
+		for _, s := range States {
+			ch <- prometheus.MustNewConstMetric(descVIPState, prometheus.GaugeValue, b2f(v.State == s), v.Name, string(s))
+		}
+		if !v.Since.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descSinceTransition, prometheus.GaugeValue, now.Sub(v.Since).Seconds(), v.Name)
+		}
+	}
+	for _, v := range cfg.VIPs {
+		for _, p := range v.Prefixes {
+			ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, b2f(announced[p]), v.Name, p.String())
+		}
+	}
+	for _, s := range c.src.Checks() {
+		ch <- prometheus.MustNewConstMetric(descCheckUp, prometheus.GaugeValue, b2f(s.Status == health.StatusUp), s.Name, string(s.Type))
+	}
+	if c.src.Peers != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		peers, err := c.src.Peers(ctx)
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(descPeerUp, err)
+		}
+		for _, p := range peers {
+			addr := p.Address.String()
+			ch <- prometheus.MustNewConstMetric(descPeerUp, prometheus.GaugeValue, b2f(p.Established()), addr, strconv.FormatUint(uint64(p.ASN), 10))
+			n := 0
+			if p.Established() {
+				for _, pc := range cfg.BGP.Peers {
+					if pc.Address == p.Address {
+						for _, f := range pc.Families {
+							n += perFamily[f]
+						}
+					}
+				}
+			}
+			ch <- prometheus.MustNewConstMetric(descPeerPrefixes, prometheus.GaugeValue, float64(n), addr)
+		}
+	}
+	draining := false
+	if c.src.Draining != nil {
+		draining = c.src.Draining()
+	}
+	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, b2f(draining))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
