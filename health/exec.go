@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,15 +34,33 @@ const (
 // On Linux, once the command has exited, whatever is left in its process
 // group is killed too, so a check cannot leak background processes. A
 // command that detaches into another process group or session escapes both.
+//
+// The command runs in a minimal environment (PATH, as the daemon has it or
+// defaultExecPath) plus the check's env, in the check's dir if set.
 type execChecker struct {
 	argv []string
+	env  []string
+	dir  string
 }
+
+// defaultExecPath is the PATH of exec checks when the daemon has none.
+const defaultExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func newExecChecker(c config.ExecCheck) (*execChecker, error) {
 	if len(c.Command) == 0 || c.Command[0] == "" {
 		return nil, errors.New("exec: empty command")
 	}
-	return &execChecker{argv: append([]string(nil), c.Command...)}, nil
+	path, ok := os.LookupEnv("PATH")
+	if !ok || path == "" {
+		path = defaultExecPath
+	}
+	env := map[string]string{"PATH": path}
+	maps.Copy(env, c.Env)
+	e := &execChecker{argv: slices.Clone(c.Command), dir: c.Dir}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		e.env = append(e.env, k+"="+env[k])
+	}
+	return e, nil
 }
 
 // Check implements Checker.
@@ -55,12 +76,14 @@ func (e *execChecker) CheckOutput(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
 	cmd.Stdout = out
 	cmd.Stderr = out // same writer: one pipe, output interleaved in order
+	cmd.Env = e.env
+	cmd.Dir = e.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = execWaitDelay
 
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("cannot run %q: %w", e.argv[0], err)
+		return "", fmt.Errorf("%w %q: %w", ErrCannotRun, e.argv[0], err)
 	}
 	if waitExitedNoReap(cmd.Process.Pid) {
 		// The leader has exited but is not reaped yet, so its pid (the

@@ -7,8 +7,16 @@ package health
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrCannotRun marks an error of a probe that could not even be run: a
+// missing binary, a TLS setting or a URL that cannot be used, a query that
+// cannot be packed. Checkers wrap it (fmt.Errorf("%w: ...", ErrCannotRun))
+// and the Runner records such a result with KindError. It still counts as a
+// failure.
+var ErrCannotRun = errors.New("cannot run")
 
 // Checker performs one probe. It returns nil when the check passes and an
 // error that says why when it fails. It must return promptly once ctx is done.
@@ -60,13 +68,53 @@ type Result struct {
 	Time    time.Time     // when the probe started
 	Latency time.Duration // how long it took
 	Err     string        // empty when it passed; "timeout after 500ms" on timeout
+	// Kind classifies the result. The Runner always sets it; a zero Kind
+	// (a Result made elsewhere) is read from Err by Outcome.
+	Kind Kind
 	// Output is what the probe printed, if the checker reports any (exec
 	// checks: the first 4 KiB of combined stdout and stderr).
 	Output string
 }
 
+// Kind classifies a probe's Result.
+type Kind uint8
+
+const (
+	KindPass    Kind = iota + 1 // the check passed
+	KindFail                    // the check ran and failed
+	KindTimeout                 // the probe ran into its timeout
+	KindError                   // the check could not even run (ErrCannotRun, a panic)
+)
+
+// String returns "pass", "fail", "timeout" or "error" ("" for the zero Kind).
+func (k Kind) String() string {
+	switch k {
+	case KindPass:
+		return "pass"
+	case KindFail:
+		return "fail"
+	case KindTimeout:
+		return "timeout"
+	case KindError:
+		return "error"
+	}
+	return ""
+}
+
 // Passed reports whether the probe passed.
 func (r Result) Passed() bool { return r.Err == "" }
+
+// Outcome returns "pass", "fail", "timeout" or "error" (the check could not
+// even run). Only "pass" counts as passing.
+func (r Result) Outcome() string {
+	if r.Kind != 0 {
+		return r.Kind.String()
+	}
+	if r.Passed() {
+		return "pass"
+	}
+	return "fail"
+}
 
 // Event is published when a check changes Status.
 type Event struct {

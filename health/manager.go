@@ -6,25 +6,30 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/anycastd/anycastd/config"
 )
 
 // Manager owns the Runners of a configuration's checks.
 //
-// Each runner has its own goroutine and cancel func and is kept by name, so
-// single checks can later be replaced, added or removed on reload without
-// touching the others.
+// One scheduler goroutine drives all runners with the timing of Runner.Run
+// (jitter, interval or fast_interval, one probe in flight per check); each
+// probe runs in a goroutine of its own. Each runner has its own cancel func
+// and is kept by name, so single checks can later be replaced, added or
+// removed on reload without touching the others. Checks run whether or not a VIP uses them.
 type Manager struct {
-	logger  *slog.Logger
-	publish func(Event)
+	logger   *slog.Logger
+	publish  func(Event)
+	observer atomic.Pointer[ResultObserver]
 
 	mu      sync.Mutex
 	ctx     context.Context // parent of all runner contexts; nil before Start
 	cancel  context.CancelFunc
+	sched   *scheduler
 	order   []string // check names in config order
 	runners map[string]*managedRunner
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the scheduler's goroutine
 }
 
 // managedRunner is one running Runner. A reload can stop it alone with
@@ -32,13 +37,13 @@ type Manager struct {
 type managedRunner struct {
 	runner *Runner
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
+	done   <-chan struct{} // closed once stopped, with no probe in flight
 }
 
 // NewManager returns a Manager that logs to logger (nil: discard) and calls
 // publish on every Status transition of any check.
 //
-// publish is called from the runners' goroutines, concurrently for different
+// publish is called from the probes' goroutines, concurrently for different
 // checks, in transition order for any one check. It may block briefly (a
 // channel send that also selects on the caller's own context is the intended
 // use): while it blocks, that check is not probed. It must not call back into
@@ -50,21 +55,44 @@ func NewManager(logger *slog.Logger, publish func(Event)) *Manager {
 	return &Manager{logger: logger, publish: publish, runners: make(map[string]*managedRunner)}
 }
 
-// Start builds a Checker for every check, then starts one Runner goroutine
-// per check. If any checker cannot be built, nothing is started and the
-// error names the check (`check "web": ...`). Runners stop when ctx is done
-// or on Stop. Start may be called only once.
+// ResultObserver is told about every probe result of every check: the
+// check's name and type, and the Result.
+type ResultObserver func(check string, typ config.CheckType, r Result)
+
+// OnResult sets f (nil: none) to be called after every probe of every check,
+// for metrics. It is called from the probes' goroutines, concurrently for
+// different checks, in probe order for any one check, once the check's state
+// has been updated. f must be cheap and must not block (no channel send that
+// can wait, no I/O): while it runs, that check is not probed. OnResult may be
+// called before or after Start.
+func (m *Manager) OnResult(f ResultObserver) {
+	if f == nil {
+		m.observer.Store(nil)
+		return
+	}
+	m.observer.Store(&f)
+}
+
+// Start builds a Checker and a Runner for every check and schedules them. A check whose Checker cannot be built (a TLS file that went
+// away since the config was loaded, say) still gets a runner: its probes try
+// again to build it and fail, with KindError, until that works. Start fails
+// only on duplicate names, naming the check (`check "web": ...`), and then
+// starts nothing. Runners stop when ctx is done or on Stop. Start may be
+// called only once.
 func (m *Manager) Start(ctx context.Context, checks []config.Check) error {
 	checkers := make([]Checker, len(checks))
 	seen := make(map[string]bool, len(checks))
-	for i, c := range checks {
+	for _, c := range checks {
 		if seen[c.Name] {
 			return fmt.Errorf("check %q: duplicate name", c.Name)
 		}
 		seen[c.Name] = true
+	}
+	for i, c := range checks {
 		ch, err := NewChecker(c)
 		if err != nil {
-			return fmt.Errorf("check %q: %w", c.Name, err)
+			m.logger.Error("health check cannot start; it fails until it can", "check", c.Name, "err", err)
+			ch = newRetryChecker(c)
 		}
 		checkers[i] = ch
 	}
@@ -75,6 +103,12 @@ func (m *Manager) Start(ctx context.Context, checks []config.Check) error {
 		return errors.New("health manager already started")
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
+	m.sched = newScheduler()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.sched.run(m.ctx)
+	}()
 	for i, c := range checks {
 		m.startLocked(c, checkers[i])
 	}
@@ -87,16 +121,16 @@ func (m *Manager) startLocked(c config.Check, checker Checker) {
 	mr := &managedRunner{
 		runner: NewRunner(c, checker, m.logger, m.publish),
 		cancel: cancel,
-		done:   make(chan struct{}),
 	}
+	name, typ := c.Name, c.Type
+	mr.runner.OnResult(func(r Result) {
+		if f := m.observer.Load(); f != nil {
+			(*f)(name, typ, r)
+		}
+	})
 	m.order = append(m.order, c.Name)
 	m.runners[c.Name] = mr
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer close(mr.done)
-		mr.runner.Run(rctx)
-	}()
+	mr.done = m.sched.add(rctx, mr.runner)
 }
 
 // Stop cancels all runners and waits until they have returned, including
@@ -109,7 +143,14 @@ func (m *Manager) Stop() {
 	if m.cancel != nil {
 		m.cancel()
 	}
+	runners := make([]*managedRunner, 0, len(m.runners))
+	for _, mr := range m.runners {
+		runners = append(runners, mr)
+	}
 	m.mu.Unlock()
+	for _, mr := range runners {
+		<-mr.done
+	}
 	m.wg.Wait()
 }
 

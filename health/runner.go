@@ -34,18 +34,25 @@ type CheckState struct {
 // every Status transition.
 //
 // Scheduling: the first probe runs after a random jitter in
-// [0, min(Interval, 1s)); later probes run on a fixed grid of Interval from
-// the first one, so lateness does not accumulate. At most one probe is in
-// flight: grid slots that pass while a probe is still running are skipped.
+// [0, min(Interval, 1s)); each later probe is due one period after the
+// previous one was due, so lateness does not accumulate. The period is
+// FastInterval while a state change is pending (up with at least one
+// failure; down or unknown with at least one pass), else Interval. At most
+// one probe is in flight: periods that pass while a probe is still running
+// are skipped.
 type Runner struct {
 	check    config.Check
 	checker  Checker
 	logger   *slog.Logger
 	publish  func(Event)
+	observe  func(Result)
 	interval time.Duration
+	fast     time.Duration
 	timeout  time.Duration
 	rise     int
 	fall     int
+
+	pending bool // a state change is pending; only the probing goroutine uses it
 
 	mu      sync.Mutex // guards the fields below; Run is the only writer
 	status  Status
@@ -64,8 +71,9 @@ type Runner struct {
 // goroutine on every transition, with no lock held.
 //
 // Zero or negative values in c fall back to the config defaults: Interval 1s,
-// Timeout min(Interval/2, 1s), Rise 3, Fall 3. A Timeout not below Interval
-// is used as is; probes then simply skip grid slots.
+// FastInterval Interval, Timeout min(FastInterval/2, 1s), Rise 3, Fall 3. A
+// FastInterval above Interval is cut to Interval. A Timeout not below the
+// period is used as is; probes then simply skip periods.
 func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish func(Event)) *Runner {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -76,6 +84,7 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 		logger:   logger,
 		publish:  publish,
 		interval: c.Interval,
+		fast:     c.FastInterval,
 		timeout:  c.Timeout,
 		rise:     c.Rise,
 		fall:     c.Fall,
@@ -85,8 +94,11 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 	if r.interval <= 0 {
 		r.interval = time.Second
 	}
+	if r.fast <= 0 || r.fast > r.interval {
+		r.fast = r.interval
+	}
 	if r.timeout <= 0 {
-		r.timeout = min(r.interval/2, time.Second)
+		r.timeout = min(r.fast/2, time.Second)
 	}
 	if r.rise <= 0 {
 		r.rise = 3
@@ -100,39 +112,63 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 // Name returns the name of the check.
 func (r *Runner) Name() string { return r.check.Name }
 
+// OnResult sets f to be called from Run's goroutine after every recorded
+// probe (not for a probe cut short by the end of Run), once the state has
+// been updated and before a transition is published. f must be cheap and
+// must not block: while it runs the check is not probed. Call OnResult
+// before Run.
+func (r *Runner) OnResult(f func(Result)) { r.observe = f }
+
 // Run probes until ctx is done and returns then, once the probe in flight
-// (if any) has returned; its result is discarded. Call Run once.
+// (if any) has returned; its result is discarded. Call Run once. (A Manager
+// does not call Run: its scheduler drives all its runners from one
+// goroutine, with the same timing.)
 func (r *Runner) Run(ctx context.Context) {
-	jitter := rand.N(min(r.interval, time.Second))
-	timer := time.NewTimer(jitter)
+	due := r.firstDue(time.Now())
+	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
 		return
 	case <-timer.C:
 	}
-
-	// Probe n runs at base + n*interval (the grid); slot is the current n.
-	base := time.Now()
-	var slot int64
 	for {
 		if !r.probeOnce(ctx) {
 			return
 		}
 		now := time.Now()
-		next := int64(now.Sub(base)/r.interval) + 1 // first grid slot after now
-		if skipped := next - slot - 1; skipped > 0 {
-			r.logger.Debug("health probe overran its interval, skipping slots",
-				"check", r.check.Name, "skipped", skipped)
-		}
-		slot = next
-		timer.Reset(base.Add(time.Duration(slot) * r.interval).Sub(now))
+		due = r.nextDue(due, now)
+		timer.Reset(due.Sub(now))
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		}
 	}
+}
+
+// firstDue returns when the first probe is due: after a random jitter in
+// [0, min(Interval, 1s)) from now.
+func (r *Runner) firstDue(now time.Time) time.Time {
+	return now.Add(rand.N(min(r.interval, time.Second)))
+}
+
+// nextDue returns when the probe after the one due at due is, the probe
+// having ended at now: one period later, skipping periods that have passed.
+// Only the goroutine that runs the probes may call it.
+func (r *Runner) nextDue(due, now time.Time) time.Time {
+	period := r.interval
+	if r.pending {
+		period = r.fast
+	}
+	due = due.Add(period)
+	if !due.After(now) {
+		skipped := now.Sub(due)/period + 1
+		due = due.Add(skipped * period)
+		r.logger.Debug("health probe overran its interval, skipping slots",
+			"check", r.check.Name, "skipped", int64(skipped))
+	}
+	return due
 }
 
 // probeOnce runs one probe and records it. It reports false when ctx ended
@@ -162,25 +198,38 @@ func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 	}
 	res.Output = out
 	deadline, _ := pctx.Deadline()
+	var pe *panicError
 	switch {
 	// Checkers that put the deadline on a socket (net.Dialer) can fail with
 	// their own "i/o timeout" just before pctx itself reports it.
 	case !end.Before(deadline) || (err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded)):
 		res.Err = "timeout after " + r.timeout.String()
+		res.Kind = KindTimeout
 	case err != nil:
 		res.Err = err.Error()
 		if res.Err == "" {
 			res.Err = "check failed"
 		}
+		res.Kind = KindFail
+		if errors.Is(err, ErrCannotRun) || errors.As(err, &pe) {
+			res.Kind = KindError
+		}
+	default:
+		res.Kind = KindPass
 	}
 	return res, true
 }
+
+// panicError is a checker's panic, turned into an error.
+type panicError struct{ v any }
+
+func (p *panicError) Error() string { return fmt.Sprintf("checker panicked: %v", p.v) }
 
 // call invokes the checker, turning a panic into a failure.
 func (r *Runner) call(ctx context.Context) (out string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = "", fmt.Errorf("checker panicked: %v", p)
+			out, err = "", &panicError{p}
 		}
 	}()
 	if oc, ok := r.checker.(OutputChecker); ok {
@@ -219,8 +268,13 @@ func (r *Runner) record(res Result) {
 		r.status = to
 		r.since = res.Time.Add(res.Latency)
 	}
+	r.pending = (to == StatusUp && r.fails > 0) || (to != StatusUp && r.passes > 0)
 	lastErr := r.lastErr
 	r.mu.Unlock()
+
+	if r.observe != nil {
+		r.observe(res)
+	}
 
 	if to == from {
 		if res.Passed() {

@@ -1,0 +1,153 @@
+package health
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// scheduler drives many Runners with the timing of Runner.Run, but from one
+// goroutine and one timer: a heap of due times, and a short-lived goroutine
+// per probe. An idle check costs no goroutine and no timer, so 10,000 checks
+// cost little more than their probes.
+//
+// Each runner's entry is in exactly one place: in the heap (waiting for its
+// due time), probing (its goroutine owns it), or finished. So at most one
+// probe per check is in flight.
+type scheduler struct {
+	mu    sync.Mutex
+	queue dueQueue
+	wake  chan struct{} // a new earliest entry; buffered 1
+}
+
+// entry is one Runner in a scheduler.
+type entry struct {
+	r      *Runner
+	ctx    context.Context // ends the runner
+	due    time.Time
+	index  int           // in queue; -1 when not queued
+	done   chan struct{} // closed once finished
+	closed bool          // done is closed; guarded by scheduler.mu
+	stop   func() bool   // unregisters the AfterFunc
+}
+
+func newScheduler() *scheduler {
+	return &scheduler{wake: make(chan struct{}, 1)}
+}
+
+// add schedules r until ctx ends, its first probe after the runner's jitter.
+// The returned channel is closed once r has stopped: ctx has ended and no
+// probe of r is in flight.
+func (s *scheduler) add(ctx context.Context, r *Runner) <-chan struct{} {
+	e := &entry{r: r, ctx: ctx, due: r.firstDue(time.Now()), index: -1, done: make(chan struct{})}
+	// An entry waiting in the heap is finished as soon as its ctx ends; a
+	// probing one when its probe returns.
+	e.stop = context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if e.index >= 0 {
+			heap.Remove(&s.queue, e.index)
+			s.finish(e)
+		}
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		s.finish(e) // the AfterFunc has run or will find nothing queued
+	} else {
+		s.push(e)
+	}
+	return e.done
+}
+
+// push queues e; s.mu must be held.
+func (s *scheduler) push(e *entry) {
+	heap.Push(&s.queue, e)
+	if e.index == 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// finish marks e finished; s.mu must be held.
+func (s *scheduler) finish(e *entry) {
+	if !e.closed {
+		e.closed = true
+		close(e.done)
+	}
+}
+
+// run starts the probes that are due until ctx ends. The probes of entries
+// whose own ctx has not ended keep running after that; each entry finishes
+// with its ctx.
+func (s *scheduler) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		s.mu.Lock()
+		for len(s.queue) > 0 && !s.queue[0].due.After(now) {
+			e := heap.Pop(&s.queue).(*entry)
+			go s.probe(e)
+		}
+		wait := time.Hour
+		if len(s.queue) > 0 {
+			wait = s.queue[0].due.Sub(now)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// probe runs one probe of e, then queues e again or finishes it.
+func (s *scheduler) probe(e *entry) {
+	ok := e.ctx.Err() == nil && e.r.probeOnce(e.ctx)
+	var next time.Time
+	if ok {
+		next = e.r.nextDue(e.due, time.Now())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok || e.ctx.Err() != nil {
+		e.stop()
+		s.finish(e)
+		return
+	}
+	e.due = next
+	s.push(e)
+}
+
+// dueQueue is a min-heap of entries by due time.
+type dueQueue []*entry
+
+func (q dueQueue) Len() int           { return len(q) }
+func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q dueQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
+}
+
+func (q *dueQueue) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+
+func (q *dueQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*q = old[:len(old)-1]
+	return e
+}
