@@ -121,6 +121,12 @@ func attributes(v config.VIP) string {
 	if v.Prepend > 0 {
 		parts = append(parts, fmt.Sprintf("prepend %d", v.Prepend))
 	}
+	if v.RemoveOnWithdraw {
+		parts = append(parts, "address removed on withdraw")
+	}
+	if v.OnAddressLost == config.AddressLostWithdraw {
+		parts = append(parts, "withdrawn while its address is missing")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -130,6 +136,10 @@ func target(c config.Check) string {
 		return c.TCP.Address
 	case c.HTTP != nil:
 		return c.HTTP.Method + " " + c.HTTP.URL
+	case c.DNS != nil:
+		return fmt.Sprintf("%s %s @%s", c.DNS.QueryType, c.DNS.QueryName, c.DNS.Server)
+	case c.GRPC != nil:
+		return fmt.Sprintf("%s service %q", c.GRPC.Address, c.GRPC.Service)
 	case c.Exec != nil:
 		return strings.Join(c.Exec.Command, " ")
 	}
