@@ -49,7 +49,7 @@ func TestParseValidChecks(t *testing.T) {
 			Name: "smtp", Type: CheckTCP, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
 			Rise: 3, Fall: 3, Line: 37,
 			TCP: &TCPCheck{Address: "127.0.0.1:25", Send: "EHLO anycastd\r\n", Expect: "220 ",
-				TLS: &TLSClient{ServerName: "mail.example.net"}, SourceAddress: addr("::1")},
+				TLS: &TLSClient{ServerName: "mail.example.net"}, SourceAddress: addr("127.0.0.2")},
 		},
 		{
 			Name: "dns", Type: CheckDNS, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,

@@ -79,7 +79,9 @@ check "a": tls: expected a boolean, got string "yes" (line 15)
 check "a": source_address: "localhost" is not an IP address (line 16)
 check "b": tls_server_name: "bad name" is not a valid server name (line 23)
 check "b": insecure_skip_verify: expected a boolean, got string "true" (line 24)
-check "b": cert_file: requires key_file (line 25)`},
+check "b": cert_file: requires key_file (line 25)
+check "c": source_address: 127.0.0.1 is IPv4 but address ::1 is IPv6 (line 31)
+check "d": source_address: ::1 is IPv6 but url host 127.0.0.1 is IPv4 (line 37)`},
 	{"invalid-tls-files.toml", `check "a": ca_file: "testdata/tls/nope.pem" does not exist (line 13)
 check "a": cert_file: "testdata/tls/client.pem" and key_file "testdata/tls/other-key.pem": tls: private key does not match public key (line 14)
 check "b": ca_file: no PEM certificate in "testdata/valid-minimal.toml" (line 22)

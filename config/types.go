@@ -147,7 +147,7 @@ type Check struct {
 // relative to the daemon's working directory; the files existed and parsed
 // when the configuration was loaded.
 type TLSClient struct {
-	ServerName         string // tls_server_name; default: the host of the address or URL
+	ServerName         string // tls_server_name; default: the host of the address or URL (not Host)
 	CAFile             string // PEM roots to verify the server with; default: the system's
 	CertFile, KeyFile  string // client certificate (both or neither)
 	InsecureSkipVerify bool   // only when set explicitly
@@ -175,7 +175,7 @@ type HTTPCheck struct {
 	ExpectStatus    []StatusRange
 	ExpectBody      string            // substring of the body; empty: not checked
 	ExpectBodyRegex string            // RE2 syntax, compiles; empty: not checked
-	Host            string            // Host header; empty: from URL
+	Host            string            // Host header; empty: from URL (TLS server name: see TLSClient)
 	Headers         map[string]string // extra request headers (canonical names)
 	FollowRedirects bool              // default false: a 3xx is the answer
 	SourceAddress   netip.Addr        // zero: chosen by the kernel

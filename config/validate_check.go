@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -213,6 +215,9 @@ func (s scope) tcpCheck(r *rawCheck) *TCPCheck {
 		t.Expect = x
 	}
 	t.SourceAddress, _ = s.addr("source_address", r.SourceAddress)
+	if host, _, err := net.SplitHostPort(t.Address); err == nil {
+		s.sameFamily(t.SourceAddress, host, "address")
+	}
 	useTLS, _ := s.boolean("tls", r.TLS)
 	t.TLS = s.tlsClient(r, useTLS, "tls = true")
 	if useTLS && t.TLS == nil {
@@ -231,6 +236,16 @@ func (s scope) grpcCheck(r *rawCheck) *GRPCCheck {
 		g.TLS = &TLSClient{}
 	}
 	return g
+}
+
+// sameFamily reports a source address whose family differs from that of
+// host, the IP address (or name) the check connects to, given in key.
+func (s scope) sameFamily(src netip.Addr, host, key string) {
+	dst, err := netip.ParseAddr(host)
+	if !src.IsValid() || err != nil || src.Unmap().Is4() == dst.Unmap().Is4() {
+		return
+	}
+	s.keyErr("source_address", "%s is %s but %s %s is %s", src, familyName(src.Unmap()), key, dst, familyName(dst.Unmap()))
 }
 
 // hostPort returns the required host:port in key.

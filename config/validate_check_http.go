@@ -17,7 +17,7 @@ const (
 
 func (s scope) httpCheck(r *rawCheck, typ CheckType) *HTTPCheck {
 	h := &HTTPCheck{Method: DefaultHTTPMethod, ExpectStatus: []StatusRange{{200, 299}}, MaxBodyBytes: DefaultHTTPMaxBodyBytes}
-	scheme := "" // of a valid url
+	scheme, host := "", "" // of a valid url
 	if r.URL == nil {
 		s.missing("url")
 	} else if x, ok := s.str("url", r.URL); ok {
@@ -32,7 +32,7 @@ func (s scope) httpCheck(r *rawCheck, typ CheckType) *HTTPCheck {
 		case typ == CheckHTTPS && u.Scheme != "https":
 			s.keyErr("url", "%q must use https for type %q", x, typ)
 		default:
-			scheme = u.Scheme
+			scheme, host = u.Scheme, u.Hostname()
 		}
 		h.URL = x
 	}
@@ -68,6 +68,7 @@ func (s scope) httpCheck(r *rawCheck, typ CheckType) *HTTPCheck {
 	h.Headers = s.headers(r.Headers)
 	h.FollowRedirects, _ = s.boolean("follow_redirects", r.FollowRedirects)
 	h.SourceAddress, _ = s.addr("source_address", r.SourceAddress)
+	s.sameFamily(h.SourceAddress, host, "url host")
 	if x, ok := s.integer("max_body_bytes", r.MaxBodyBytes, 1, maxHTTPMaxBodyBytes); ok {
 		h.MaxBodyBytes = x
 	}

@@ -48,6 +48,12 @@ func TestNewCheckerErrors(t *testing.T) {
 		{"bad range", config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: "http://x/",
 			ExpectStatus: []config.StatusRange{{Min: 300, Max: 200}}}}, "min above max"},
 		{"no exec table", config.Check{Type: config.CheckExec}, "without an exec table"},
+		{"no dns table", config.Check{Type: config.CheckDNS}, "without a dns table"},
+		{"bad dns server", config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{Server: "x", QueryName: "a."}}, "dns server"},
+		{"bad query type", config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{QueryName: "a.", QueryType: "AXFR2"}}, "query_type"},
+		{"no grpc table", config.Check{Type: config.CheckGRPC}, "without a grpc table"},
+		{"bad grpc address", config.Check{Type: config.CheckGRPC, GRPC: &config.GRPCCheck{Address: "x"}}, "grpc address"},
+		{"https without tls", config.Check{Type: config.CheckHTTPS, HTTP: &config.HTTPCheck{URL: "http://x/"}}, "must be https"},
 		{"empty command", config.Check{Type: config.CheckExec, Exec: &config.ExecCheck{}}, "empty command"},
 		{"unknown type", config.Check{Type: "icmp"}, `unknown check type "icmp"`},
 	} {

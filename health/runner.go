@@ -54,7 +54,7 @@ type Runner struct {
 
 	pending bool // a state change is pending; only the probing goroutine uses it
 
-	mu      sync.Mutex // guards the fields below; Run is the only writer
+	mu      sync.Mutex // guards the fields below; only the probing goroutine writes them
 	status  Status
 	since   time.Time
 	passes  int
@@ -67,8 +67,9 @@ type Runner struct {
 }
 
 // NewRunner returns a Runner for c using checker. logger may be nil (nothing
-// is logged). publish may be nil; otherwise it is called from the Run
-// goroutine on every transition, with no lock held.
+// is logged). publish may be nil; otherwise it is called from the probing
+// goroutine (Run's, or a Manager's worker) on every transition, with no lock
+// held.
 //
 // Zero or negative values in c fall back to the config defaults: Interval 1s,
 // FastInterval Interval, Timeout min(FastInterval/2, 1s), Rise 3, Fall 3. A
@@ -112,11 +113,11 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 // Name returns the name of the check.
 func (r *Runner) Name() string { return r.check.Name }
 
-// OnResult sets f to be called from Run's goroutine after every recorded
-// probe (not for a probe cut short by the end of Run), once the state has
+// OnResult sets f to be called from the probing goroutine after every
+// recorded probe (not for a probe cut short by a stop), once the state has
 // been updated and before a transition is published. f must be cheap and
 // must not block: while it runs the check is not probed. Call OnResult
-// before Run.
+// before Run (or before a Manager schedules the runner).
 func (r *Runner) OnResult(f func(Result)) { r.observe = f }
 
 // Run probes until ctx is done and returns then, once the probe in flight

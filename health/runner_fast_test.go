@@ -44,7 +44,7 @@ func TestRunnerFastInterval(t *testing.T) {
 		return nil
 	}), nil, nil)
 	r.OnResult(func(Result) {
-		// Run's goroutine, which owns r.pending.
+		// The probing goroutine, which owns r.pending.
 		probes.mu.Lock()
 		defer probes.mu.Unlock()
 		probes.times = append(probes.times, time.Now())

@@ -8,9 +8,11 @@ import (
 )
 
 // scheduler drives many Runners with the timing of Runner.Run, but from one
-// goroutine and one timer: a heap of due times, and a short-lived goroutine
-// per probe. An idle check costs no goroutine and no timer, so 10,000 checks
-// cost little more than their probes.
+// goroutine and one timer: a heap of due times. Due probes go to idle
+// workers, or to a new one when none is idle; a worker exits after
+// workerIdle without work. An idle check costs no goroutine and no timer,
+// and the workers' stacks stay grown between probes, so 10,000 checks cost
+// little more than their probes.
 //
 // Each runner's entry is in exactly one place: in the heap (waiting for its
 // due time), probing (its goroutine owns it), or finished. So at most one
@@ -19,7 +21,13 @@ type scheduler struct {
 	mu    sync.Mutex
 	queue dueQueue
 	wake  chan struct{} // a new earliest entry; buffered 1
+	work  chan *entry   // to idle workers; unbuffered
+	stop  chan struct{} // closed when run returns: idle workers exit
+	wg    sync.WaitGroup
 }
+
+// workerIdle is how long a worker waits for a probe before it exits.
+const workerIdle = 10 * time.Second
 
 // entry is one Runner in a scheduler.
 type entry struct {
@@ -33,7 +41,7 @@ type entry struct {
 }
 
 func newScheduler() *scheduler {
-	return &scheduler{wake: make(chan struct{}, 1)}
+	return &scheduler{wake: make(chan struct{}, 1), work: make(chan *entry), stop: make(chan struct{})}
 }
 
 // add schedules r until ctx ends, its first probe after the runner's jitter.
@@ -80,10 +88,11 @@ func (s *scheduler) finish(e *entry) {
 	}
 }
 
-// run starts the probes that are due until ctx ends. The probes of entries
-// whose own ctx has not ended keep running after that; each entry finishes
-// with its ctx.
+// run starts the probes that are due until ctx ends, then waits for the
+// workers to finish their probes. Entries are expected to end with ctx.
 func (s *scheduler) run(ctx context.Context) {
+	defer s.wg.Wait()
+	defer close(s.stop)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -91,7 +100,12 @@ func (s *scheduler) run(ctx context.Context) {
 		s.mu.Lock()
 		for len(s.queue) > 0 && !s.queue[0].due.After(now) {
 			e := heap.Pop(&s.queue).(*entry)
-			go s.probe(e)
+			select {
+			case s.work <- e:
+			default:
+				s.wg.Add(1)
+				go s.worker(e)
+			}
 		}
 		wait := time.Hour
 		if len(s.queue) > 0 {
@@ -104,6 +118,25 @@ func (s *scheduler) run(ctx context.Context) {
 			return
 		case <-s.wake:
 		case <-timer.C:
+		}
+	}
+}
+
+// worker probes e, then whatever it is handed, until it has been idle for
+// workerIdle or the scheduler stops.
+func (s *scheduler) worker(e *entry) {
+	defer s.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.probe(e)
+		idle.Reset(workerIdle)
+		select {
+		case e = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.stop:
+			return
 		}
 	}
 }
