@@ -166,10 +166,7 @@ func toRoute(p *api.Path) (Route, error) {
 		return Route{}, err
 	}
 	rt := Route{Prefix: pfx}
-	if !p.IsFromExternal && p.NeighborIp != "<nil>" && p.NeighborIp != "" && p.SourceAsn != 0 {
-		rt.From = p.NeighborIp
-	}
-	if p.IsFromExternal || p.SourceAsn != 0 {
+	if p.IsFromExternal || p.SourceAsn != 0 { // learned from a peer, not originated
 		rt.From = p.NeighborIp
 	}
 	attrs, err := apiutil.GetNativePathAttributes(p)
