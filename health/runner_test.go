@@ -1,18 +1,18 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/anycastd/anycastd/config"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/internal/testutil"
 )
 
 // stepChecker lets a test decide each probe's outcome: every Check waits for
@@ -276,26 +276,8 @@ func TestRunnerStopsExecInFlight(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunnerLogging(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	sc := newStepChecker()
 	r := NewRunner(testCheck(10*time.Millisecond, time.Minute, 2, 1), sc, logger, nil)

@@ -3,8 +3,6 @@
 package routes
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/internal/testutil"
 )
 
 var (
@@ -103,32 +101,6 @@ func (n *testNS) ip(t *testing.T, args ...string) {
 	}
 }
 
-// ipAddrs returns the addresses on dev as `ip -j addr show` reports them;
-// nil if dev does not exist.
-func (n *testNS) ipAddrs(t *testing.T, dev string) map[netip.Prefix]bool {
-	t.Helper()
-	out, err := exec.Command("ip", "-n", n.name, "-j", "addr", "show", "dev", dev).Output()
-	if err != nil {
-		return nil
-	}
-	var links []struct {
-		AddrInfo []struct {
-			Local     string `json:"local"`
-			PrefixLen int    `json:"prefixlen"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		t.Fatalf("ip -j addr show: %v\n%s", err, out)
-	}
-	got := map[netip.Prefix]bool{}
-	for _, l := range links {
-		for _, a := range l.AddrInfo {
-			got[netip.PrefixFrom(netip.MustParseAddr(a.Local), a.PrefixLen)] = true
-		}
-	}
-	return got
-}
-
 // nlAddrs returns the addresses on dev read over netlink, with their flags;
 // nil if dev does not exist.
 func (n *testNS) nlAddrs(t *testing.T, dev string) map[netip.Prefix]int {
@@ -169,7 +141,7 @@ func (n *testNS) link(t *testing.T, dev string) netlink.Link {
 // on dev and each in off is not.
 func (n *testNS) wantAddrs(t *testing.T, dev string, on, off []netip.Prefix) {
 	t.Helper()
-	nl, ip := n.nlAddrs(t, dev), n.ipAddrs(t, dev)
+	nl, ip := n.nlAddrs(t, dev), testutil.IPAddrs(t, n.name, dev)
 	for _, p := range on {
 		if _, ok := nl[p]; !ok {
 			t.Errorf("netlink: %s is not on %s; has %v", p, dev, nl)
@@ -188,24 +160,6 @@ func (n *testNS) wantAddrs(t *testing.T, dev string, on, off []netip.Prefix) {
 	}
 }
 
-// syncBuf collects log output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func hostConfig(dev, stateDir string, prefixes ...netip.Prefix) *config.Config {
 	return &config.Config{
 		Interface: config.Interface{Name: dev, Manage: true, StateDir: stateDir},
@@ -214,9 +168,9 @@ func hostConfig(dev, stateDir string, prefixes ...netip.Prefix) *config.Config {
 }
 
 // newHost starts a Host in n; logs go to the test log on failure.
-func newHost(t *testing.T, n *testNS, cfg *config.Config) (*Host, *syncBuf) {
+func newHost(t *testing.T, n *testNS, cfg *config.Config) (*Host, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuf{}
+	logs := &testutil.SyncBuffer{}
 	h, err := NewHost(cfg, HostOptions{Namespace: &n.h, Logger: slog.New(slog.NewTextHandler(logs, nil)), newLink: n.newLink})
 	if err != nil {
 		t.Fatalf("NewHost: %v", err)

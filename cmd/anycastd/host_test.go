@@ -3,9 +3,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/anycastd/anycastd/internal/bgptest"
+	"github.com/anycastd/anycastd/internal/testutil"
 )
 
 var nsSeq atomic.Int64
@@ -36,31 +35,6 @@ func hostNS(t *testing.T) string {
 		t.Fatalf("ip link set lo up: %v\n%s", err, out)
 	}
 	return name
-}
-
-// addrsIn returns the addresses on dev in ns, from `ip -j addr show`; nil if
-// dev does not exist.
-func addrsIn(t *testing.T, ns, dev string) map[netip.Prefix]bool {
-	out, err := exec.Command("ip", "-n", ns, "-j", "addr", "show", "dev", dev).Output()
-	if err != nil {
-		return nil
-	}
-	var links []struct {
-		AddrInfo []struct {
-			Local     string `json:"local"`
-			PrefixLen int    `json:"prefixlen"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		t.Fatalf("ip -j addr show: %v\n%s", err, out)
-	}
-	got := map[netip.Prefix]bool{}
-	for _, l := range links {
-		for _, a := range l.AddrInfo {
-			got[netip.PrefixFrom(netip.MustParseAddr(a.Local), a.PrefixLen)] = true
-		}
-	}
-	return got
 }
 
 // hostConfig announces vip4 and vip6 while `true` passes, with the
@@ -111,7 +85,7 @@ func startIn(t *testing.T, ns, cfg string, wrap ...string) *daemon {
 		t.Fatal(err)
 	}
 	args := append(append([]string{"netns", "exec", ns}, wrap...), binary, "-config", path, "-log-level", "debug")
-	d := &daemon{logs: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command("ip", args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -152,7 +126,7 @@ func TestHostAddressesFollowTheVIP(t *testing.T) {
 		t.Fatalf("ip link add: %v\n%s", err, out)
 	}
 	d := startIn(t, ns, hostConfig(dev, t.TempDir()))
-	both := func() bool { a := addrsIn(t, ns, dev); return a[vip4] && a[vip6] }
+	both := func() bool { a := testutil.IPAddrs(t, ns, dev); return a[vip4] && a[vip6] }
 	bgptest.Eventually(t, wait, both, "VIP addresses on "+dev, nil)
 
 	// Deleted by hand: anycastd puts it back (on_address_lost = "restore").
@@ -167,7 +141,7 @@ func TestHostAddressesFollowTheVIP(t *testing.T) {
 	if err := d.wait(t); err != nil {
 		t.Fatalf("anycastd exited with %v after SIGTERM, want 0", err)
 	}
-	a := addrsIn(t, ns, dev)
+	a := testutil.IPAddrs(t, ns, dev)
 	switch {
 	case created && a != nil:
 		t.Errorf("%s, created by anycastd, still exists after exit: %v", dev, a)
@@ -196,7 +170,7 @@ func TestHostWithoutNetAdmin(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], "manage = false") || !strings.Contains(lines[0], "operation not permitted") {
 		t.Errorf("want one line saying CAP_NET_ADMIN is needed, got:\n%s", d.logs)
 	}
-	if a := addrsIn(t, ns, "lo"); a[vip4] || a[vip6] {
+	if a := testutil.IPAddrs(t, ns, "lo"); a[vip4] || a[vip6] {
 		t.Errorf("addresses added without CAP_NET_ADMIN: %v", a)
 	}
 }
