@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -80,26 +79,7 @@ checks = ["svc"]
 // startIn runs anycastd in ns, prefixed by wrap (e.g. setpriv).
 func startIn(t *testing.T, ns, cfg string, wrap ...string) *daemon {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "anycastd.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := append(append([]string{"netns", "exec", ns}, wrap...), binary, "-config", path, "-log-level", "debug")
-	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command("ip", args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		if t.Failed() {
-			t.Logf("anycastd logs:\n%s", d.logs)
-		}
-	})
-	return d
+	return startDaemon(t, cfg, append([]string{"ip", "netns", "exec", ns}, wrap...)...)
 }
 
 func (d *daemon) wait(t *testing.T) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -55,16 +56,18 @@ type daemon struct {
 }
 
 // startDaemon writes cfg to a file and runs anycastd on it until the test
-// ends (SIGKILL at cleanup if it is still running). Its logs are printed
-// when the test fails.
-func startDaemon(t *testing.T, cfg string) *daemon {
+// ends (SIGKILL at cleanup if it is still running), behind the command
+// prefix wrap if any (e.g. ip netns exec NS). Its logs are printed when the
+// test fails.
+func startDaemon(t *testing.T, cfg string, wrap ...string) *daemon {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "anycastd.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	argv := append(slices.Clone(wrap), binary, "-config", path, "-log-level", "debug")
 	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(binary, "-config", path, "-log-level", "debug")
+	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
