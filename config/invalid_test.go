@@ -18,6 +18,13 @@ var invalidFiles = []struct {
 vip "web": remove_on_withdraw: expected a boolean, got string "yes" (line 22)
 vip "web": on_address_lost: "ignore" is not one of restore, withdraw (line 23)
 vip "dns": on_address_lost: expected a string, got boolean true (line 29)`},
+	{"invalid-drain-degrade.toml", `node: drain_time: -1s must not be negative (line 10)
+node: maintenance_file: "maintenance" must be an absolute path (line 11)
+vip "web": on_failure: "degrade" needs a [vip.degraded] table with the degraded attributes (line 27)
+vip "web": hold_down: 0s must be positive (line 28)
+vip "dns": on_failure: "pull" is not one of withdraw, degrade (line 34)
+vip "dns".degraded: prepend: 11 is out of range 0..10 (line 37)
+vip "dns".degraded: min_passing: 2 must be below require (2): it is the lower threshold for a degraded announcement (line 38)`},
 	{"invalid-check-type.toml", `check "web": type "icmp" is not one of tcp, http, https, dns, grpc, exec (line 11)
 check "db": type is required (line 13)`},
 	{"invalid-check-timing.toml", `check "a": fast_interval 2s must not be above interval 1s (line 14)

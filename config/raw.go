@@ -33,6 +33,7 @@ type rawFile struct {
 	API       *rawListen    `toml:"api"`
 	Metrics   *rawMetrics   `toml:"metrics"`
 	Log       *rawLog       `toml:"log"`
+	Node      *rawNode      `toml:"node"`
 	Checks    []*rawCheck   `toml:"check"`
 	VIPs      []*rawVIP     `toml:"vip"`
 }
@@ -149,6 +150,30 @@ type rawVIP struct {
 	AllowAggregate   any `toml:"allow_aggregate"`
 	RemoveOnWithdraw any `toml:"remove_on_withdraw"`
 	OnAddressLost    any `toml:"on_address_lost"`
+	DrainTime        any `toml:"drain_time"`
+	MaintenanceFile  any `toml:"maintenance_file"`
+	OnFailure        any `toml:"on_failure"`
+	MaxFlaps         any `toml:"max_flaps"`
+	FlapWindow       any `toml:"flap_window"`
+	HoldDown         any `toml:"hold_down"`
+
+	Degraded *rawDegraded `toml:"degraded"`
+}
+
+type rawDegraded struct {
+	Pos              pos `toml:"-"`
+	Prepend          any `toml:"prepend"`
+	MED              any `toml:"med"`
+	Communities      any `toml:"communities"`
+	LargeCommunities any `toml:"large_communities"`
+	MinPassing       any `toml:"min_passing"`
+}
+
+type rawNode struct {
+	Pos             pos `toml:"-"`
+	DrainTime       any `toml:"drain_time"`
+	MaintenanceFile any `toml:"maintenance_file"`
+	StartupDelay    any `toml:"startup_delay"`
 }
 
 var posType = reflect.TypeFor[pos]()

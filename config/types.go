@@ -17,6 +17,7 @@ type Config struct {
 	API       API
 	Metrics   Metrics
 	Log       Log
+	Node      Node
 	Checks    []Check // in file order; names are unique
 	VIPs      []VIP   // in file order; names are unique, prefixes unique across VIPs
 }
@@ -77,6 +78,20 @@ func (p Peer) HasFamily(f Family) bool {
 		}
 	}
 	return false
+}
+
+// Node is the [node] table: how this node takes traffic away gently.
+type Node struct {
+	// DrainTime is how long a drained VIP stays announced with the
+	// GRACEFUL_SHUTDOWN community before it is withdrawn (default 5s); a
+	// VIP's own drain_time overrides it.
+	DrainTime time.Duration
+	// MaintenanceFile: while this file exists every VIP is drained and
+	// stays withdrawn. Empty: none.
+	MaintenanceFile string
+	// StartupDelay holds all announcements for this long after the first
+	// BGP session comes up (0: announce as soon as checks have risen).
+	StartupDelay time.Duration
 }
 
 // Interface is the [interface] table: where VIP addresses live on the host.
@@ -235,7 +250,46 @@ type VIP struct {
 	// from the interface: AddressLostRestore (default) puts it back,
 	// AddressLostWithdraw withdraws the VIP until the address returns.
 	OnAddressLost string
-	Line          int
+	// DrainTime overrides Node.DrainTime for this VIP (0: the node's).
+	DrainTime time.Duration
+	// MaintenanceFile: while it exists this VIP is drained (empty: none).
+	MaintenanceFile string
+	// OnFailure is OnFailureWithdraw (default) or OnFailureDegrade: keep
+	// announcing with the Degraded attributes when the checks fail.
+	OnFailure string
+	// Degraded are the attributes of a degraded announcement; nil when the
+	// VIP has no [vip.degraded] table.
+	Degraded *Degraded
+	// Dampening holds a flapping VIP withdrawn (or degraded).
+	Dampening Dampening
+	Line      int
+}
+
+// Values of VIP.OnFailure.
+const (
+	OnFailureWithdraw = "withdraw"
+	OnFailureDegrade  = "degrade"
+)
+
+// Degraded is [vip.degraded]: how a VIP is announced while degraded.
+type Degraded struct {
+	Prepend          int              // replaces the VIP's prepend
+	MED              *uint32          // replaces the VIP's MED
+	Communities      []Community      // added to the VIP's communities
+	LargeCommunities []LargeCommunity // added to the VIP's large communities
+	// MinPassing: with on_failure = "withdraw", a VIP with fewer than
+	// `require` but at least MinPassing checks passing is announced
+	// degraded instead of withdrawn (0: never).
+	MinPassing int
+}
+
+// Dampening: a VIP that changes state more than MaxFlaps times within
+// Window is held (withdrawn, or degraded with on_failure = "degrade") for
+// HoldDown. MaxFlaps 0 turns it off.
+type Dampening struct {
+	MaxFlaps int
+	Window   time.Duration
+	HoldDown time.Duration
 }
 
 // Values of VIP.OnAddressLost.

@@ -53,6 +53,7 @@ func (c *collector) build(r *rawFile) *Config {
 	cfg.API = API{Listen: c.listen(r.API, "api", DefaultAPIListen, true)}
 	cfg.Metrics = c.metrics(r.Metrics)
 	cfg.Log = c.log(r.Log)
+	cfg.Node = c.node(r.Node)
 	var checks map[string]int
 	cfg.Checks, checks = c.checks(r.Checks)
 	cfg.VIPs = c.vips(r.VIPs, checks, fams)

@@ -74,32 +74,8 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VI
 		}
 		v.Require = s.require(r.Require, len(v.Checks), checksOK)
 
-		xs, _ := s.strings("communities", r.Communities)
-		for _, e := range xs {
-			j, x := e.i, e.s
-			cm, err := ParseCommunity(x)
-			switch {
-			case err != nil:
-				s.elemErr("communities", j, "%v", err)
-			case containsCommunity(v.Communities, cm):
-				s.elemErr("communities", j, "%q is listed twice", x)
-			default:
-				v.Communities = append(v.Communities, cm)
-			}
-		}
-		xs, _ = s.strings("large_communities", r.LargeCommunities)
-		for _, e := range xs {
-			j, x := e.i, e.s
-			lc, err := ParseLargeCommunity(x)
-			switch {
-			case err != nil:
-				s.elemErr("large_communities", j, "%v", err)
-			case containsLarge(v.LargeCommunities, lc):
-				s.elemErr("large_communities", j, "%q is listed twice", x)
-			default:
-				v.LargeCommunities = append(v.LargeCommunities, lc)
-			}
-		}
+		v.Communities = s.communities("communities", r.Communities)
+		v.LargeCommunities = s.largeCommunities("large_communities", r.LargeCommunities)
 		if x, ok := s.integer("med", r.MED, 0, maxUint32); ok {
 			u := uint32(x)
 			v.MED = &u
@@ -116,7 +92,44 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VI
 		if x, ok := s.oneOf("on_address_lost", r.OnAddressLost, AddressLostRestore, AddressLostWithdraw); ok {
 			v.OnAddressLost = x
 		}
+		s.behaviour(&v, r)
 		out = append(out, v)
+	}
+	return out
+}
+
+// communities parses a list of communities, reporting duplicates.
+func (s scope) communities(key string, raw any) []Community {
+	var out []Community
+	xs, _ := s.strings(key, raw)
+	for _, e := range xs {
+		cm, err := ParseCommunity(e.s)
+		switch {
+		case err != nil:
+			s.elemErr(key, e.i, "%v", err)
+		case containsCommunity(out, cm):
+			s.elemErr(key, e.i, "%q is listed twice", e.s)
+		default:
+			out = append(out, cm)
+		}
+	}
+	return out
+}
+
+// largeCommunities parses a list of large communities, reporting duplicates.
+func (s scope) largeCommunities(key string, raw any) []LargeCommunity {
+	var out []LargeCommunity
+	xs, _ := s.strings(key, raw)
+	for _, e := range xs {
+		lc, err := ParseLargeCommunity(e.s)
+		switch {
+		case err != nil:
+			s.elemErr(key, e.i, "%v", err)
+		case containsLarge(out, lc):
+			s.elemErr(key, e.i, "%q is listed twice", e.s)
+		default:
+			out = append(out, lc)
+		}
 	}
 	return out
 }
