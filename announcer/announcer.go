@@ -44,10 +44,12 @@ type Announcer struct {
 	log     *slog.Logger
 	opts    Options
 
-	events chan health.Event
-	addrEv chan addressEvent
-	done   chan struct{} // closed when Run returns
-	once   sync.Once
+	events   chan health.Event
+	addrEv   chan addressEvent
+	controls chan controlReq
+	peerUp   chan struct{} // a session came up (cap 1: a wake-up, not a queue)
+	done     chan struct{} // closed when Run returns
+	once     sync.Once
 
 	snap atomic.Pointer[Snapshot]
 }
@@ -56,6 +58,20 @@ type Announcer struct {
 type Snapshot struct {
 	VIPs      []routes.VIPStatus
 	Announced []routes.Route // sorted by prefix
+	// NodeDrained: the whole node is drained (API, maintenance file or
+	// shutdown), with the reasons.
+	NodeDrained bool
+	NodeReason  string
+}
+
+// Draining reports whether any VIP is still draining.
+func (s Snapshot) Draining() bool {
+	for _, v := range s.VIPs {
+		if v.State == routes.StateDraining {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an announcer for cfg that announces through speaker.
@@ -68,9 +84,11 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 	}
 	a := &Announcer{
 		cfg: cfg, speaker: speaker, log: logger, opts: opts,
-		events: make(chan health.Event, 64),
-		addrEv: make(chan addressEvent, 16),
-		done:   make(chan struct{}),
+		events:   make(chan health.Event, 64),
+		addrEv:   make(chan addressEvent, 16),
+		controls: make(chan controlReq),
+		peerUp:   make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	a.snap.Store(&Snapshot{})
 	return a
@@ -120,17 +138,30 @@ func (a *Announcer) Run(ctx context.Context) error {
 		states:    make(map[string]routes.VIPStatus),
 		missing:   make(map[netip.Prefix]bool),
 		vips:      make(map[string]config.VIP),
+		drains:    make(map[string]map[string]drainEntry),
+		flaps:     make(map[string][]time.Time),
+		held:      make(map[string]time.Time),
 	}
 	for _, v := range a.cfg.VIPs {
 		l.vips[v.Name] = v
 	}
-	l.reconcile(ctx)
-
-	retry := time.NewTimer(0)
-	if !retry.Stop() {
-		<-retry.C
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	var maint <-chan time.Time // polls maintenance files, if any are configured
+	if l.hasMaintenanceFiles() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		maint = t.C
+		l.pollMaintenance()
 	}
+	var applied []chan error // control requests answered once reconciled
 	for {
+		next := l.reconcile(ctx)
+		wake.Reset(time.Until(next))
+		for _, resp := range applied {
+			resp <- nil
+		}
+		applied = applied[:0]
 		select {
 		case <-ctx.Done():
 			l.shutdown()
@@ -148,10 +179,17 @@ func (a *Announcer) Run(ctx context.Context) error {
 			}
 		case ev := <-a.addrEv:
 			l.addressChanged(ev)
-		case <-retry.C:
-		}
-		if !l.reconcile(ctx) {
-			retry.Reset(a.opts.RetryInterval)
+		case req := <-a.controls:
+			if err := l.control(req); err != nil {
+				req.resp <- err
+			} else {
+				applied = append(applied, req.resp)
+			}
+		case <-a.peerUp:
+			l.peerCameUp()
+		case <-maint:
+			l.pollMaintenance()
+		case <-wake.C:
 		}
 	}
 }
@@ -164,6 +202,10 @@ type loop struct {
 	states    map[string]routes.VIPStatus
 	missing   map[netip.Prefix]bool // announced VIP addresses gone from the interface
 	vips      map[string]config.VIP
+	drains    map[string]map[string]drainEntry // VIP ("" = node) → source → drain
+	flaps     map[string][]time.Time           // recent check-driven transitions per VIP
+	held      map[string]time.Time             // flapping VIPs held until then
+	firstUp   time.Time                        // when the first BGP session came up
 }
 
 // addressChanged handles a VIP address appearing or vanishing. A lost
@@ -196,11 +238,15 @@ func (l *loop) addressChanged(ev addressEvent) {
 	l.log.Warn("VIP address deleted from the interface: restored it", "vip", v.Name, "prefix", ev.prefix)
 }
 
-// reconcile computes the desired table and applies the difference. It reports
-// false if a speaker call failed (the loop retries later).
-func (l *loop) reconcile(ctx context.Context) bool {
-	d := routes.Compute(l.cfg, l.checks, routes.Overrides{MissingAddresses: l.missing})
+// reconcile computes the desired table and applies the difference. It
+// returns when the loop must run again by itself: when a drain or hold-down
+// ends, or soon if a speaker call failed and must be retried.
+func (l *loop) reconcile(ctx context.Context) time.Time {
 	now := time.Now()
+	d := routes.Compute(l.cfg, l.checks, l.overrides(now))
+	if l.dampen(d, now) {
+		d = routes.Compute(l.cfg, l.checks, l.overrides(now))
+	}
 	prev := make(map[string]routes.State) // VIPs that changed state: their old state
 	for i := range d.VIPs {
 		st := &d.VIPs[i]
@@ -221,7 +267,7 @@ func (l *loop) reconcile(ctx context.Context) bool {
 			l.opts.Observer.VIPStateChanged(st.Name, from, st.State)
 		}
 		lvl := slog.LevelInfo
-		if st.State != routes.StateUp && seen {
+		if !st.State.Announced() && seen {
 			lvl = slog.LevelWarn
 		}
 		l.log.Log(ctx, lvl, "VIP state changed", "vip", st.Name, "from", from, "to", st.State, "reason", st.Reason)
@@ -270,7 +316,13 @@ func (l *loop) reconcile(ctx context.Context) bool {
 		l.log.Info(msg, "vip", r.VIP, "prefix", r.Prefix, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
 	}
 	l.publish(d.VIPs)
-	return ok
+	next := l.nextChange(d.Next, now)
+	if !ok {
+		if retry := now.Add(l.opts.RetryInterval); retry.Before(next) {
+			next = retry
+		}
+	}
+	return next
 }
 
 // fromState is the state a VIP left in this reconcile, or its current one.
@@ -287,7 +339,8 @@ func (l *loop) publish(vips []routes.VIPStatus) {
 		ann = append(ann, r)
 	}
 	slices.SortFunc(ann, func(x, y routes.Route) int { return comparePrefix(x.Prefix, y.Prefix) })
-	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann})
+	reason, drained := l.nodeDrain()
+	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason})
 }
 
 func comparePrefix(a, b netip.Prefix) int {

@@ -25,16 +25,12 @@ import (
 
 const namespace = "anycastd"
 
-// States are every VIP state, for the one-series-per-state gauge.
-var States = []routes.State{routes.StateUp, routes.StateDown, routes.StateDisabled}
-
 // Sources are the snapshots the collector reads at scrape time.
 type Sources struct {
 	Config   func() *config.Config
 	Snapshot func() announcer.Snapshot
 	Checks   func() []health.CheckState
 	Peers    func(ctx context.Context) ([]announcer.PeerStatus, error)
-	Draining func() bool
 }
 
 // Metrics holds anycastd's event-driven metrics and registers a collector
@@ -159,7 +155,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, v := range snap.VIPs {
-		for _, s := range States {
+		for _, s := range routes.States {
 			ch <- prometheus.MustNewConstMetric(descVIPState, prometheus.GaugeValue, b2f(v.State == s), v.Name, string(s))
 		}
 		if !v.Since.IsZero() {
@@ -197,11 +193,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descPeerPrefixes, prometheus.GaugeValue, float64(n), addr)
 		}
 	}
-	draining := false
-	if c.src.Draining != nil {
-		draining = c.src.Draining()
-	}
-	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, b2f(draining))
+	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, b2f(snap.NodeDrained))
 }
 
 func b2f(b bool) float64 {

@@ -71,8 +71,11 @@ anycastd_vip_announced{prefix="2001:db8:42::1/128",vip="web"} 0
 anycastd_vip_announced{prefix="203.0.113.42/32",vip="web"} 1
 # HELP anycastd_vip_state The VIP's state: one series per state, 1 for the current one.
 # TYPE anycastd_vip_state gauge
+anycastd_vip_state{state="degraded",vip="web"} 0
 anycastd_vip_state{state="disabled",vip="web"} 0
 anycastd_vip_state{state="down",vip="web"} 0
+anycastd_vip_state{state="draining",vip="web"} 0
+anycastd_vip_state{state="held",vip="web"} 0
 anycastd_vip_state{state="up",vip="web"} 1
 # HELP anycastd_check_up Whether the health check is up (1) or not (0: down, or not yet risen).
 # TYPE anycastd_check_up gauge
@@ -95,8 +98,11 @@ anycastd_peer_prefixes_advertised{peer="198.18.1.1"} 1
 	want = `
 # HELP anycastd_vip_state The VIP's state: one series per state, 1 for the current one.
 # TYPE anycastd_vip_state gauge
+anycastd_vip_state{state="degraded",vip="web"} 0
 anycastd_vip_state{state="disabled",vip="web"} 0
 anycastd_vip_state{state="down",vip="web"} 1
+anycastd_vip_state{state="draining",vip="web"} 0
+anycastd_vip_state{state="held",vip="web"} 0
 anycastd_vip_state{state="up",vip="web"} 0
 # HELP anycastd_peer_prefixes_advertised VIP prefixes advertised on the session.
 # TYPE anycastd_peer_prefixes_advertised gauge

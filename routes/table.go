@@ -20,9 +20,18 @@ type State string
 
 const (
 	StateUp       State = "up"       // announced normally
+	StateDegraded State = "degraded" // announced with the [vip.degraded] attributes
 	StateDown     State = "down"     // withdrawn: its checks don't meet `require`
-	StateDisabled State = "disabled" // withdrawn by an operator
+	StateHeld     State = "held"     // flapping: held withdrawn (or degraded) for hold_down
+	StateDraining State = "draining" // announced with GRACEFUL_SHUTDOWN until the drain time is over
+	StateDisabled State = "disabled" // drained: withdrawn by an operator, a maintenance file or shutdown
 )
+
+// States lists every state, for metrics.
+var States = []State{StateUp, StateDegraded, StateDown, StateHeld, StateDraining, StateDisabled}
+
+// Announced reports whether a VIP in state s is announced.
+func (s State) Announced() bool { return s == StateUp || s == StateDegraded || s == StateDraining }
 
 // Route is one prefix to announce, with its attributes. The next hop is not
 // part of it: it is chosen per peer by the speaker.
@@ -61,15 +70,28 @@ type CheckStatus struct {
 	LastErr string // the last failure's reason, for the VIP's reason text
 }
 
-// Overrides are the operator's instructions that take precedence over checks.
+// Drain says a VIP is being taken out of service.
+type Drain struct {
+	Reason string
+	Since  time.Time // when the drain started; the drain time runs from here
+}
+
+// Overrides are what besides the checks decides a VIP's state. Everything
+// time-dependent is judged against Now, so Compute stays a pure function.
 type Overrides struct {
-	// Disabled VIPs are withdrawn whatever their checks say; the value is the
-	// operator's reason.
-	Disabled map[string]string
+	Now time.Time
+	// Drained VIPs (the node's drains already merged in by the caller) are
+	// announced with GRACEFUL_SHUTDOWN for their drain time, then withdrawn.
+	Drained map[string]Drain
 	// MissingAddresses are VIP prefixes whose address is gone from the
 	// interface; a VIP with on_address_lost = "withdraw" is withdrawn while
 	// any of its addresses is missing.
 	MissingAddresses map[netip.Prefix]bool
+	// HeldUntil: flapping VIPs held (withdrawn, or degraded) until then.
+	HeldUntil map[string]time.Time
+	// HoldAll, when not empty, withdraws everything, saying why (the
+	// startup delay).
+	HoldAll string
 }
 
 // VIPStatus says what Compute decided for one VIP and why.
@@ -86,75 +108,161 @@ type VIPStatus struct {
 type Desired struct {
 	Routes Table
 	VIPs   []VIPStatus // in config order
+	// Next is the earliest time after Now at which the outcome changes with
+	// no other input changing (a drain time or a hold-down ending); zero if
+	// none.
+	Next time.Time
 }
 
 // Compute returns the routes that should be announced. A check missing from
 // checks counts as not (yet) passing, so nothing is announced before its
 // checks have risen.
+//
+// Precedence: a drain, then the startup hold, a missing address, a
+// hold-down, and last the checks (up, degraded or down).
 func Compute(cfg *config.Config, checks map[string]CheckStatus, ov Overrides) Desired {
 	d := Desired{Routes: make(Table), VIPs: make([]VIPStatus, 0, len(cfg.VIPs))}
+	later := func(t time.Time) {
+		if t.After(ov.Now) && (d.Next.IsZero() || t.Before(d.Next)) {
+			d.Next = t
+		}
+	}
 	for _, v := range cfg.VIPs {
-		st := VIPStatus{Name: v.Name, Require: v.Require}
-		var failing []string
-		for _, name := range v.Checks {
-			cs, ok := checks[name]
-			if ok && cs.Status.Passing() {
-				st.Passing++
-				continue
-			}
-			switch {
-			case !ok || cs.Status == health.StatusUnknown:
-				failing = append(failing, fmt.Sprintf("%s has not risen yet", name))
-			case cs.LastErr != "":
-				failing = append(failing, fmt.Sprintf("%s is down (%s)", name, cs.LastErr))
-			default:
-				failing = append(failing, fmt.Sprintf("%s is down", name))
-			}
-		}
-		reason, disabled := ov.Disabled[v.Name]
-		var lost []string
-		if v.OnAddressLost == config.AddressLostWithdraw {
-			for _, p := range v.Prefixes {
-				if ov.MissingAddresses[p] {
-					lost = append(lost, p.Addr().String())
-				}
-			}
-		}
-		switch {
-		case disabled:
-			st.State = StateDisabled
-			st.Reason = "disabled by operator"
-			if reason != "" {
-				st.Reason += ": " + reason
-			}
-		case len(lost) > 0:
-			st.State = StateDown
-			st.Reason = fmt.Sprintf("address %s missing from the interface (on_address_lost = \"withdraw\")", strings.Join(lost, ", "))
-		case st.Passing >= v.Require:
-			st.State = StateUp
-			st.Reason = fmt.Sprintf("%d of %d checks passing, %d required", st.Passing, len(v.Checks), v.Require)
-		default:
-			st.State = StateDown
-			st.Reason = fmt.Sprintf("%d of %d checks passing, %d required: %s",
-				st.Passing, len(v.Checks), v.Require, strings.Join(failing, "; "))
-		}
+		st, route := vipState(cfg, v, checks, ov, later)
 		d.VIPs = append(d.VIPs, st)
-		if st.State != StateUp {
+		if route == nil {
 			continue
 		}
 		for _, p := range v.Prefixes {
-			d.Routes[p] = Route{
-				Prefix:           p,
-				VIP:              v.Name,
-				Communities:      v.Communities,
-				LargeCommunities: v.LargeCommunities,
-				MED:              v.MED,
-				LocalPref:        v.LocalPref,
-				Prepend:          v.Prepend,
-			}
+			r := *route
+			r.Prefix = p
+			d.Routes[p] = r
 		}
 	}
 	return d
+}
+
+// vipState decides one VIP: its status and, when announced, the route
+// attributes (Prefix unset). later is told of future times that matter.
+func vipState(cfg *config.Config, v config.VIP, checks map[string]CheckStatus, ov Overrides, later func(time.Time)) (VIPStatus, *Route) {
+	st := VIPStatus{Name: v.Name, Require: v.Require}
+	var failing []string
+	known := true
+	for _, name := range v.Checks {
+		cs, ok := checks[name]
+		if ok && cs.Status.Passing() {
+			st.Passing++
+			continue
+		}
+		switch {
+		case !ok || cs.Status == health.StatusUnknown:
+			known = false
+			failing = append(failing, fmt.Sprintf("%s has not risen yet", name))
+		case cs.LastErr != "":
+			failing = append(failing, fmt.Sprintf("%s is down (%s)", name, cs.LastErr))
+		default:
+			failing = append(failing, fmt.Sprintf("%s is down", name))
+		}
+	}
+	counts := fmt.Sprintf("%d of %d checks passing, %d required", st.Passing, len(v.Checks), v.Require)
+	if len(failing) > 0 {
+		counts += ": " + strings.Join(failing, "; ")
+	}
+
+	// What the checks alone say.
+	base := StateDown
+	switch {
+	case st.Passing >= v.Require:
+		base = StateUp
+	case v.Degraded != nil && v.Degraded.MinPassing > 0 && st.Passing >= v.Degraded.MinPassing:
+		base = StateDegraded
+		counts += fmt.Sprintf(" (degraded: at least %d passing)", v.Degraded.MinPassing)
+	case v.Degraded != nil && v.OnFailure == config.OnFailureDegrade && known:
+		base = StateDegraded
+		counts += ` (on_failure = "degrade")`
+	}
+
+	var lost []string
+	if v.OnAddressLost == config.AddressLostWithdraw {
+		for _, p := range v.Prefixes {
+			if ov.MissingAddresses[p] {
+				lost = append(lost, p.Addr().String())
+			}
+		}
+	}
+	held, isHeld := ov.HeldUntil[v.Name]
+	isHeld = isHeld && held.After(ov.Now)
+
+	drain, drained := ov.Drained[v.Name]
+	switch {
+	case drained:
+		end := drain.Since.Add(drainTime(cfg, v))
+		if ov.Now.Before(end) && base.Announced() && ov.HoldAll == "" && len(lost) == 0 && !isHeld {
+			st.State = StateDraining
+			st.Reason = fmt.Sprintf("draining until %s: %s", end.Format(time.TimeOnly), drain.Reason)
+			later(end)
+			r := attributes(v, base)
+			r.Communities = append(slices.Clone(r.Communities), config.CommunityGracefulShutdown)
+			zero := uint32(0)
+			r.LocalPref = &zero // RFC 8326: iBGP peers see local-pref 0 (GoBGP drops it for eBGP)
+			return st, &r
+		}
+		st.State = StateDisabled
+		st.Reason = "drained: " + drain.Reason
+	case ov.HoldAll != "":
+		st.State = StateDown
+		st.Reason = ov.HoldAll
+	case len(lost) > 0:
+		st.State = StateDown
+		st.Reason = fmt.Sprintf("address %s missing from the interface (on_address_lost = \"withdraw\")", strings.Join(lost, ", "))
+	case isHeld:
+		later(held)
+		st.State = StateHeld
+		st.Reason = fmt.Sprintf("flapping: held until %s; checks: %s", held.Format(time.TimeOnly), counts)
+		if base != StateDown && v.OnFailure == config.OnFailureDegrade && v.Degraded != nil {
+			r := attributes(v, StateDegraded)
+			return st, &r
+		}
+	default:
+		st.State = base
+		st.Reason = counts
+		if base.Announced() {
+			r := attributes(v, base)
+			return st, &r
+		}
+	}
+	return st, nil
+}
+
+// attributes are a VIP's route attributes in state s (up or degraded).
+func attributes(v config.VIP, s State) Route {
+	r := Route{
+		VIP:              v.Name,
+		Communities:      v.Communities,
+		LargeCommunities: v.LargeCommunities,
+		MED:              v.MED,
+		LocalPref:        v.LocalPref,
+		Prepend:          v.Prepend,
+	}
+	if s == StateDegraded && v.Degraded != nil {
+		g := v.Degraded
+		if g.Prepend > 0 {
+			r.Prepend = g.Prepend
+		}
+		if g.MED != nil {
+			r.MED = g.MED
+		}
+		r.Communities = append(slices.Clone(r.Communities), g.Communities...)
+		r.LargeCommunities = append(slices.Clone(r.LargeCommunities), g.LargeCommunities...)
+	}
+	return r
+}
+
+func drainTime(cfg *config.Config, v config.VIP) time.Duration {
+	if v.DrainTime > 0 {
+		return v.DrainTime
+	}
+	return cfg.Node.DrainTime
 }
 
 // Diff returns what turns the announced table into the desired one: routes to

@@ -3,6 +3,7 @@ package routes
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -16,6 +17,8 @@ var (
 	p2 = netip.MustParsePrefix("2001:db8::1/128")
 	p3 = netip.MustParsePrefix("203.0.113.3/32")
 )
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 var cmpOpts = cmp.Options{cmpopts.EquateComparable(netip.Prefix{}), cmpopts.EquateEmpty()}
 
@@ -67,7 +70,7 @@ func TestCompute(t *testing.T) {
 			checks: map[string]CheckStatus{"a": down("timeout after 1s"), "b": up()},
 			want: Desired{
 				Routes: Table{p3: {Prefix: p3, VIP: "dns"}},
-				VIPs:   []VIPStatus{{Name: "dns", State: StateUp, Passing: 1, Require: 1, Reason: "1 of 2 checks passing, 1 required"}},
+				VIPs:   []VIPStatus{{Name: "dns", State: StateUp, Passing: 1, Require: 1, Reason: "1 of 2 checks passing, 1 required: a is down (timeout after 1s)"}},
 			},
 		},
 		{
@@ -78,14 +81,14 @@ func TestCompute(t *testing.T) {
 				Reason: "0 of 2 checks passing, 1 required: a has not risen yet; b is down"}}},
 		},
 		{
-			name:   "disabled by operator wins over passing checks",
+			name:   "drained after its drain time: disabled, whatever the checks say",
 			cfg:    cfgWith(web, any),
 			checks: map[string]CheckStatus{"a": up(), "b": up()},
-			ov:     Overrides{Disabled: map[string]string{"web": "maintenance"}},
+			ov:     Overrides{Now: t0.Add(6 * time.Second), Drained: map[string]Drain{"web": {Reason: "maintenance", Since: t0}}},
 			want: Desired{
 				Routes: Table{p3: {Prefix: p3, VIP: "dns"}},
 				VIPs: []VIPStatus{
-					{Name: "web", State: StateDisabled, Passing: 2, Require: 2, Reason: "disabled by operator: maintenance"},
+					{Name: "web", State: StateDisabled, Passing: 2, Require: 2, Reason: "drained: maintenance"},
 					{Name: "dns", State: StateUp, Passing: 2, Require: 1, Reason: "2 of 2 checks passing, 1 required"},
 				},
 			},
@@ -146,5 +149,81 @@ func TestComputeMissingAddress(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got, cmpOpts); d != "" {
 		t.Errorf("Compute (-want +got):\n%s", d)
+	}
+}
+
+func TestComputeDrainDegradeHold(t *testing.T) {
+	med, dmed := uint32(5), uint32(500)
+	vip := config.VIP{Name: "web", Prefixes: []netip.Prefix{p1}, Checks: []string{"a", "b", "c"}, Require: 3,
+		Communities: []config.Community{65001<<16 | 100}, MED: &med, Prepend: 1, OnFailure: config.OnFailureWithdraw,
+		Degraded: &config.Degraded{Prepend: 3, MED: &dmed, Communities: []config.Community{65001<<16 | 666}, MinPassing: 2}}
+	degrade := vip
+	degrade.Degraded = &config.Degraded{Prepend: 4}
+	degrade.OnFailure = config.OnFailureDegrade
+	cfg := func(v config.VIP) *config.Config {
+		return &config.Config{Node: config.Node{DrainTime: 5 * time.Second}, VIPs: []config.VIP{v}}
+	}
+	all := map[string]CheckStatus{"a": up(), "b": up(), "c": up()}
+	twoOfThree := map[string]CheckStatus{"a": up(), "b": up(), "c": down("refused")}
+	noneUp := map[string]CheckStatus{"a": down("x"), "b": down("x"), "c": down("x")}
+	upRoute := Route{Prefix: p1, VIP: "web", Communities: vip.Communities, MED: &med, Prepend: 1}
+	degradedRoute := Route{Prefix: p1, VIP: "web", Communities: []config.Community{65001<<16 | 100, 65001<<16 | 666}, MED: &dmed, Prepend: 3}
+	zero := uint32(0)
+	drainingRoute := Route{Prefix: p1, VIP: "web", Communities: []config.Community{65001<<16 | 100, config.CommunityGracefulShutdown}, MED: &med, Prepend: 1, LocalPref: &zero}
+	tests := []struct {
+		name   string
+		vip    config.VIP
+		checks map[string]CheckStatus
+		ov     Overrides
+		state  State
+		route  *Route
+		reason string
+		next   time.Time
+	}{
+		{"all pass", vip, all, Overrides{Now: t0}, StateUp, &upRoute, "3 of 3 checks passing, 3 required", time.Time{}},
+		{"below require, at min_passing: degraded", vip, twoOfThree, Overrides{Now: t0}, StateDegraded, &degradedRoute,
+			"2 of 3 checks passing, 3 required: c is down (refused) (degraded: at least 2 passing)", time.Time{}},
+		{"below min_passing: down", vip, noneUp, Overrides{Now: t0}, StateDown, nil,
+			"0 of 3 checks passing, 3 required: a is down (x); b is down (x); c is down (x)", time.Time{}},
+		{"on_failure degrade keeps announcing", degrade, noneUp, Overrides{Now: t0}, StateDegraded,
+			&Route{Prefix: p1, VIP: "web", Communities: vip.Communities, MED: &med, Prepend: 4},
+			`0 of 3 checks passing, 3 required: a is down (x); b is down (x); c is down (x) (on_failure = "degrade")`, time.Time{}},
+		{"on_failure degrade announces nothing before checks rise", degrade, map[string]CheckStatus{}, Overrides{Now: t0}, StateDown, nil,
+			"0 of 3 checks passing, 3 required: a has not risen yet; b has not risen yet; c has not risen yet", time.Time{}},
+		{"draining: graceful-shutdown and local-pref 0 until the drain time", vip, all,
+			Overrides{Now: t0.Add(time.Second), Drained: map[string]Drain{"web": {Reason: "api", Since: t0}}},
+			StateDraining, &drainingRoute, "draining until 12:00:05: api", t0.Add(5 * time.Second)},
+		{"drained VIP that was down is disabled at once", vip, noneUp,
+			Overrides{Now: t0.Add(time.Second), Drained: map[string]Drain{"web": {Reason: "api", Since: t0}}},
+			StateDisabled, nil, "drained: api", time.Time{}},
+		{"held while flapping", vip, all, Overrides{Now: t0, HeldUntil: map[string]time.Time{"web": t0.Add(time.Minute)}},
+			StateHeld, nil, "flapping: held until 12:01:00; checks: 3 of 3 checks passing, 3 required", t0.Add(time.Minute)},
+		{"hold over", vip, all, Overrides{Now: t0.Add(2 * time.Minute), HeldUntil: map[string]time.Time{"web": t0.Add(time.Minute)}},
+			StateUp, &upRoute, "3 of 3 checks passing, 3 required", time.Time{}},
+		{"held with on_failure degrade: announced degraded", degrade, all,
+			Overrides{Now: t0, HeldUntil: map[string]time.Time{"web": t0.Add(time.Minute)}}, StateHeld,
+			&Route{Prefix: p1, VIP: "web", Communities: vip.Communities, MED: &med, Prepend: 4},
+			"flapping: held until 12:01:00; checks: 3 of 3 checks passing, 3 required", t0.Add(time.Minute)},
+		{"startup delay holds everything", vip, all, Overrides{Now: t0, HoldAll: "startup delay: waiting for a BGP session"},
+			StateDown, nil, "startup delay: waiting for a BGP session", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Compute(cfg(tt.vip), tt.checks, tt.ov)
+			st := d.VIPs[0]
+			if st.State != tt.state || st.Reason != tt.reason {
+				t.Errorf("state %s %q, want %s %q", st.State, st.Reason, tt.state, tt.reason)
+			}
+			var want Table = Table{}
+			if tt.route != nil {
+				want[p1] = *tt.route
+			}
+			if diff := cmp.Diff(want, d.Routes, cmpOpts); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			if !d.Next.Equal(tt.next) {
+				t.Errorf("Next = %v, want %v", d.Next, tt.next)
+			}
+		})
 	}
 }

@@ -102,6 +102,9 @@ local_address = "%s"
 families = ["ipv4", "ipv6"]
 next_hop_ipv6 = "2001:db8::2"
 
+[node]
+drain_time = "1s"
+
 [interface]
 manage = false
 
@@ -193,7 +196,7 @@ func TestHTTPCheckDrivesAnnouncement(t *testing.T) {
 	bgptest.Eventually(t, wait, hasVIPs(t, r), "VIPs back once the service answers 200", nil)
 }
 
-func TestSIGTERMWithdrawsAndExitsZero(t *testing.T) {
+func TestSIGTERMDrainsWithdrawsAndExitsZero(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +210,10 @@ func TestSIGTERMWithdrawsAndExitsZero(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// RFC 8326: first the VIPs come with GRACEFUL_SHUTDOWN, for drain_time.
+	bgptest.Eventually(t, wait, func() bool {
+		return slices.Contains(r.Received(t)[vip4].Communities, "65535:0")
+	}, "VIP with graceful-shutdown 65535:0 during the drain", nil)
 	select {
 	case err := <-d.done:
 		d.done <- err // for cleanup

@@ -58,10 +58,13 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 	if cfg.Metrics.GoBGPCollector {
 		reg.MustRegister(speaker.Collector())
 	}
-	speaker.OnPeerState(m.PeerStateChanged)
 	opts.Observer = m
 
 	ann = announcer.New(cfg, speaker, logger, opts)
+	speaker.OnPeerState(func(p announcer.PeerStatus) {
+		m.PeerStateChanged(p)
+		ann.PeerChanged(p)
+	})
 	checks = health.NewManager(logger, ann.Publish)
 	checks.OnResult(m.ProbeResult)
 
@@ -113,8 +116,24 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 		}
 		return err
 	case sig := <-signals:
-		logger.Info("signal received: withdrawing all VIPs and stopping", "signal", sig.String())
+		logger.Info("signal received: draining all VIPs, then withdrawing and stopping (a second signal skips the drain)",
+			"signal", sig.String(), "drain_time", cfg.Node.DrainTime)
 	}
+	// RFC 8326: announce with GRACEFUL_SHUTDOWN for the drain time, so the
+	// routers move traffic away before the routes go.
+	drainCtx, skipDrain := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case sig := <-signals:
+			logger.Warn("second signal: skipping the drain", "signal", sig.String())
+			skipDrain()
+		case <-drainCtx.Done():
+		}
+	}()
+	if err := ann.DrainForShutdown(drainCtx); err == nil {
+		_ = ann.WaitDrained(drainCtx)
+	}
+	skipDrain()
 	checks.Stop()
 	stopAnn()
 	select {
