@@ -121,6 +121,25 @@ func attributes(v config.VIP) string {
 	if v.Prepend > 0 {
 		parts = append(parts, fmt.Sprintf("prepend %d", v.Prepend))
 	}
+	if g := v.Degraded; g != nil {
+		var d []string
+		if v.OnFailure == config.OnFailureDegrade {
+			d = append(d, "on failure")
+		}
+		if g.MinPassing > 0 {
+			d = append(d, fmt.Sprintf("while >= %d pass", g.MinPassing))
+		}
+		if g.Prepend > 0 {
+			d = append(d, fmt.Sprintf("prepend %d", g.Prepend))
+		}
+		if g.MED != nil {
+			d = append(d, fmt.Sprintf("med %d", *g.MED))
+		}
+		for _, c := range g.Communities {
+			d = append(d, "+community "+c.String())
+		}
+		parts = append(parts, "degraded ("+strings.Join(d, ", ")+")")
+	}
 	if v.RemoveOnWithdraw {
 		parts = append(parts, "address removed on withdraw")
 	}
