@@ -144,3 +144,27 @@ func TestFlappingCheckIsHeldDown(t *testing.T) {
 }
 
 func fmtRoute(r bgptest.Route) string { return fmt.Sprintf("%s as-path %v", r.Prefix, r.ASPath) }
+
+// startup_delay: nothing is announced until the delay after the first
+// session came up, even with checks passing.
+func TestStartupDelayHoldsAnnouncements(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	cfg := testConfig(r)
+	cfg.Node.StartupDelay = 700 * time.Millisecond
+	sp := NewGoBGP(bgptest.DiscardLogger)
+	a := New(cfg, sp, bgptest.DiscardLogger, Options{})
+	sp.OnPeerState(a.PeerChanged)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc })
+	up(a)
+
+	bgptest.Eventually(t, wait, established(t, r), "session", nil)
+	sessionUp := time.Now()
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 1 }, "VIP after the startup delay", nil)
+	if took := time.Since(sessionUp); took < 500*time.Millisecond {
+		t.Errorf("VIP announced %v after the session came up; startup_delay is 700ms", took)
+	}
+}
