@@ -1,0 +1,219 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Change is one difference between two configurations.
+type Change struct {
+	Kind   string // "+" added, "-" removed, "~" changed, "!" refused (needs a restart)
+	What   string // e.g. `vip "web"`, `check "db"`, `bgp.peer "198.18.1.1"`, `bgp.asn`
+	Detail string // what changed and what a reload does about it
+}
+
+func (c Change) String() string { return fmt.Sprintf("%s %s: %s", c.Kind, c.What, c.Detail) }
+
+// Diff is what a reload from old to new would change.
+type Diff struct{ Changes []Change }
+
+// Refused lists the changes a reload cannot apply (they need a restart).
+func (d Diff) Refused() []Change {
+	var out []Change
+	for _, c := range d.Changes {
+		if c.Kind == "!" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Empty reports whether nothing changed.
+func (d Diff) Empty() bool { return len(d.Changes) == 0 }
+
+func (d Diff) String() string {
+	if d.Empty() {
+		return "no changes"
+	}
+	lines := make([]string, len(d.Changes))
+	for i, c := range d.Changes {
+		lines[i] = c.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Compare returns what changes from old to new, in the order a reader wants
+// it: refusals first, then sessions, checks and VIPs.
+func Compare(old, new *Config) Diff {
+	var d Diff
+	add := func(kind, what, format string, args ...any) {
+		d.Changes = append(d.Changes, Change{kind, what, fmt.Sprintf(format, args...)})
+	}
+	restart := func(what string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			add("!", what, "%v -> %v needs a restart; a reload is refused", show(a), show(b))
+		}
+	}
+	restart("bgp.asn", old.BGP.ASN, new.BGP.ASN)
+	restart("bgp.router_id", old.BGP.RouterID, new.BGP.RouterID)
+	restart("bgp.listen_port", old.BGP.ListenPort, new.BGP.ListenPort)
+	restart("bgp.listen_addresses", old.BGP.ListenAddresses, new.BGP.ListenAddresses)
+	restart("bgp.graceful_restart", old.BGP.GracefulRestart, new.BGP.GracefulRestart)
+	restart("interface", old.Interface, new.Interface)
+	restart("api", old.API, new.API)
+	restart("metrics", old.Metrics, new.Metrics)
+	if old.Log != new.Log {
+		add("~", "log", "%s (takes effect at the next start)", fields(old.Log, new.Log))
+	}
+	if old.Node != new.Node {
+		add("~", "node", "%s", fields(old.Node, new.Node))
+	}
+
+	keyed(old.BGP.Peers, new.BGP.Peers, func(p Peer) string { return p.Address.String() },
+		func(kind string, o, n Peer) {
+			what := fmt.Sprintf("bgp.peer %q", n.Address.String())
+			switch kind {
+			case "+":
+				add("+", what, "AS %d: a new session starts", n.ASN)
+			case "-":
+				what = fmt.Sprintf("bgp.peer %q", o.Address.String())
+				add("-", what, "AS %d: this session closes (the router withdraws this node's routes)", o.ASN)
+			default:
+				add("~", what, "%s: only this session is reset", fields(o, n))
+			}
+		})
+	keyed(old.Checks, new.Checks, func(c Check) string { return c.Name },
+		func(kind string, o, n Check) {
+			switch kind {
+			case "+":
+				add("+", fmt.Sprintf("check %q", n.Name), "%s check starts; VIPs it guards wait for it to rise", n.Type)
+			case "-":
+				add("-", fmt.Sprintf("check %q", o.Name), "stops")
+			default:
+				add("~", fmt.Sprintf("check %q", n.Name), "%s: only this check restarts (its VIPs keep their state until it decides)", fields(o, n))
+			}
+		})
+	keyed(old.VIPs, new.VIPs, func(v VIP) string { return v.Name },
+		func(kind string, o, n VIP) {
+			switch kind {
+			case "+":
+				add("+", fmt.Sprintf("vip %q", n.Name), "%s: announced once its checks rise", prefixList(n))
+			case "-":
+				add("-", fmt.Sprintf("vip %q", o.Name), "%s: withdrawn", prefixList(o))
+			default:
+				add("~", fmt.Sprintf("vip %q", n.Name), "%s", fields(o, n))
+			}
+		})
+	slices.SortStableFunc(d.Changes, func(a, b Change) int {
+		return strings.Compare(kindOrder(a.Kind), kindOrder(b.Kind))
+	})
+	return d
+}
+
+func kindOrder(k string) string {
+	if k == "!" {
+		return "0"
+	}
+	return "1"
+}
+
+func prefixList(v VIP) string {
+	ps := make([]string, len(v.Prefixes))
+	for i, p := range v.Prefixes {
+		ps[i] = p.String()
+	}
+	return strings.Join(ps, ", ")
+}
+
+// keyed pairs the elements of old and new by key and calls f for each one
+// added ("+"), removed ("-") or changed ("~", ignoring the Line field).
+func keyed[T any](old, new []T, key func(T) string, f func(kind string, o, n T)) {
+	olds := make(map[string]T, len(old))
+	for _, o := range old {
+		olds[key(o)] = o
+	}
+	seen := make(map[string]bool, len(new))
+	var zero T
+	for _, n := range new {
+		k := key(n)
+		seen[k] = true
+		o, ok := olds[k]
+		switch {
+		case !ok:
+			f("+", zero, n)
+		case fields(o, n) != "":
+			f("~", o, n)
+		}
+	}
+	for _, o := range old {
+		if !seen[key(o)] {
+			f("-", o, zero)
+		}
+	}
+}
+
+// fields describes which exported fields of two structs differ, ignoring
+// Line: "hold_time 9s -> 3s, communities [65001:100] -> [65001:200]".
+func fields(a, b any) string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	var parts []string
+	for i := 0; i < va.NumField(); i++ {
+		f := va.Type().Field(i)
+		if !f.IsExported() || f.Name == "Line" {
+			continue
+		}
+		x, y := va.Field(i).Interface(), vb.Field(i).Interface()
+		if reflect.DeepEqual(x, y) {
+			continue
+		}
+		// Type-specific settings (TCP, HTTP, ...): name the keys inside.
+		fx, fy := va.Field(i), vb.Field(i)
+		if fx.Kind() == reflect.Pointer && !fx.IsNil() && !fy.IsNil() && fx.Elem().Kind() == reflect.Struct {
+			if _, stringer := x.(fmt.Stringer); !stringer {
+				parts = append(parts, fields(fx.Elem().Interface(), fy.Elem().Interface()))
+				continue
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s %s -> %s", snake(f.Name), show(x), show(y)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// show prints a value for a diff line: pointers dereferenced, nil as "-".
+func show(v any) string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "-"
+		}
+		return fmt.Sprintf("%+v", rv.Elem().Interface())
+	}
+	if rv.Kind() == reflect.Slice && rv.Len() == 0 {
+		return "[]"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+// snake turns a Go field name into the config key style: HoldTime ->
+// hold_time, MED -> med, NextHopIPv6 -> next_hop_ipv6.
+func snake(name string) string {
+	var b strings.Builder
+	rs := []rune(name)
+	for i, r := range rs {
+		upper := r >= 'A' && r <= 'Z'
+		if upper && i > 0 {
+			prevLower := rs[i-1] >= 'a' && rs[i-1] <= 'z'
+			nextLower := i+1 < len(rs) && rs[i+1] >= 'a' && rs[i+1] <= 'z' && rs[i+1] != 'v'
+			if prevLower || (nextLower && rs[i-1] >= 'A' && rs[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+		}
+		if upper {
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const diffBase = `
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+
+[[bgp.peer]]
+address = "198.18.1.1"
+asn = 65000
+
+[[bgp.peer]]
+address = "198.18.1.5"
+asn = 65000
+
+[[check]]
+name = "web"
+type = "tcp"
+address = "127.0.0.1:80"
+
+[[check]]
+name = "db"
+type = "tcp"
+address = "127.0.0.1:5432"
+
+[[vip]]
+name = "web"
+prefixes = ["203.0.113.42/32"]
+checks = ["web"]
+communities = ["65001:100"]
+
+[[vip]]
+name = "old"
+prefixes = ["203.0.113.7/32"]
+checks = ["db"]
+`
+
+func mustParse(t *testing.T, s string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCompare(t *testing.T) {
+	old := mustParse(t, diffBase)
+	edited := strings.NewReplacer(
+		`communities = ["65001:100"]`, `communities = ["65001:200"]`,
+		`address = "127.0.0.1:5432"`, `address = "127.0.0.1:5433"`,
+		"[[bgp.peer]]\naddress = \"198.18.1.5\"\nasn = 65000\n", "[[bgp.peer]]\naddress = \"198.18.1.9\"\nasn = 65000\nhold_time = \"3s\"\n",
+		`name = "old"`+"\n"+`prefixes = ["203.0.113.7/32"]`, `name = "new"`+"\n"+`prefixes = ["203.0.113.8/32"]`,
+		`asn = 65001`, `asn = 65009`,
+	).Replace(diffBase)
+	got := Compare(old, mustParse(t, edited)).String()
+	want := `! bgp.asn: 65001 -> 65009 needs a restart; a reload is refused
++ bgp.peer "198.18.1.9": AS 65000: a new session starts
+- bgp.peer "198.18.1.5": AS 65000: this session closes (the router withdraws this node's routes)
+~ check "db": address 127.0.0.1:5432 -> 127.0.0.1:5433: only this check restarts (its VIPs keep their state until it decides)
+~ vip "web": communities [65001:100] -> [65001:200]
++ vip "new": 203.0.113.8/32: announced once its checks rise
+- vip "old": 203.0.113.7/32: withdrawn`
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Compare (-want +got):\n%s", d)
+	}
+	if n := len(Compare(old, old).Changes); n != 0 {
+		t.Errorf("comparing a config with itself: %d changes", n)
+	}
+}
+
+func TestSnake(t *testing.T) {
+	for in, want := range map[string]string{"HoldTime": "hold_time", "MED": "med", "NextHopIPv6": "next_hop_ipv6",
+		"ASN": "asn", "RouterID": "router_id", "LocalPref": "local_pref", "LargeCommunities": "large_communities"} {
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
