@@ -62,6 +62,8 @@ type Snapshot struct {
 	// shutdown), with the reasons.
 	NodeDrained bool
 	NodeReason  string
+	// Config is the configuration in force.
+	Config *config.Config
 }
 
 // Draining reports whether any VIP is still draining.
@@ -90,7 +92,7 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 		peerUp:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	a.snap.Store(&Snapshot{})
+	a.snap.Store(&Snapshot{Config: cfg})
 	return a
 }
 
@@ -147,13 +149,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
-	var maint <-chan time.Time // polls maintenance files, if any are configured
-	if l.hasMaintenanceFiles() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		maint = t.C
-		l.pollMaintenance()
-	}
+	maint := time.NewTicker(time.Second) // polls maintenance files
+	defer maint.Stop()
+	l.pollMaintenance()
 	var applied []chan error // control requests answered once reconciled
 	for {
 		next := l.reconcile(ctx)
@@ -187,7 +185,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 			}
 		case <-a.peerUp:
 			l.peerCameUp()
-		case <-maint:
+		case <-maint.C:
 			l.pollMaintenance()
 		case <-wake.C:
 		}
@@ -340,7 +338,7 @@ func (l *loop) publish(vips []routes.VIPStatus) {
 	}
 	slices.SortFunc(ann, func(x, y routes.Route) int { return comparePrefix(x.Prefix, y.Prefix) })
 	reason, drained := l.nodeDrain()
-	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason})
+	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
 }
 
 func comparePrefix(a, b netip.Prefix) int {

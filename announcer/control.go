@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/routes"
 )
 
@@ -77,7 +78,8 @@ func (a *Announcer) PeerChanged(p PeerStatus) {
 }
 
 type controlReq struct {
-	drain  bool // false: undrain
+	reload *config.Config // not nil: a reload to this configuration
+	drain  bool           // false: undrain
 	source string
 	vip    string
 	reason string
@@ -113,6 +115,9 @@ func (e drainEntry) active(now time.Time) bool { return e.until.IsZero() || now.
 
 // control applies a drain or undrain request in the loop.
 func (l *loop) control(req controlReq) error {
+	if req.reload != nil {
+		return l.reload(req.reload)
+	}
 	if _, ok := l.vips[req.vip]; req.vip != "" && !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownVIP, req.vip)
 	}
@@ -280,18 +285,6 @@ func (l *loop) dampen(d routes.Desired, now time.Time) bool {
 
 func checkDriven(s routes.State) bool {
 	return s == routes.StateUp || s == routes.StateDegraded || s == routes.StateDown
-}
-
-func (l *loop) hasMaintenanceFiles() bool {
-	if l.cfg.Node.MaintenanceFile != "" {
-		return true
-	}
-	for _, v := range l.vips {
-		if v.MaintenanceFile != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // pollMaintenance drains the node or a VIP while its maintenance file

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -32,7 +33,8 @@ type GoBGP struct {
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 	onPeer    func(PeerStatus)
-	md5       map[netip.Addr]bool // peers with a TCP MD5 password, for log hints
+	md5       atomic.Pointer[map[netip.Addr]bool] // peers with a TCP MD5 password, for log hints
+	gen       int                                 // generation of the installed export policy
 }
 
 // OnPeerState registers f to be told of every session state change. Call it
@@ -71,14 +73,11 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 	}
 	// StartBgp resets policy state, so policies go in after it, and before
 	// any peer exists, so no session ever runs without them.
-	if err := g.installPolicies(ctx, cfg); err != nil {
+	if err := g.installPolicies(ctx, cfg, 1, true); err != nil {
 		return err
 	}
 
-	g.md5 = make(map[netip.Addr]bool)
-	for _, p := range cfg.BGP.Peers {
-		g.md5[p.Address] = p.Password != ""
-	}
+	g.setMD5(cfg)
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stopWatch, g.watchDone = cancel, make(chan struct{})
 	go g.watchPeers(wctx)
@@ -91,24 +90,41 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 	return nil
 }
 
-func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config) error {
-	plan := buildPolicies(cfg)
+// installPolicies installs generation gen of the policies for cfg and
+// assigns them. Policies of other generations are left to the caller.
+func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config, gen int, withImport bool) error {
+	plan := buildPolicies(cfg, gen)
 	for _, s := range plan.sets {
 		if err := g.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: s}); err != nil {
 			return fmt.Errorf("adding defined set %s: %w", s.Name, err)
 		}
 	}
-	for _, p := range []*api.Policy{plan.import_, plan.export} {
+	policies := []*api.Policy{plan.export}
+	assigned := plan.assigned[1:]
+	if withImport {
+		policies = append(policies, plan.import_)
+		assigned = plan.assigned
+	}
+	for _, p := range policies {
 		if err := g.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p, ReferExistingStatements: false}); err != nil {
 			return fmt.Errorf("adding policy %s: %w", p.Name, err)
 		}
 	}
-	for _, a := range plan.assigned {
+	for _, a := range assigned {
 		if err := g.s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
 			return fmt.Errorf("assigning policy %s: %w", a.Policies[0].Name, err)
 		}
 	}
+	g.gen = gen
 	return nil
+}
+
+func (g *GoBGP) setMD5(cfg *config.Config) {
+	m := make(map[netip.Addr]bool, len(cfg.BGP.Peers))
+	for _, p := range cfg.BGP.Peers {
+		m[p.Address] = p.Password != ""
+	}
+	g.md5.Store(&m)
 }
 
 func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
@@ -272,7 +288,7 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 			g.logger.Info("BGP session established", attrs...)
 		case prev == "established":
 			g.logger.Warn("BGP session lost; the router withdraws this node's routes", append(attrs, "from", prev)...)
-		case st.State == "active" && g.md5[st.Address] && !wasUp[st.Address]:
+		case st.State == "active" && (*g.md5.Load())[st.Address] && !wasUp[st.Address]:
 			g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
 				attrs...)
 		default:

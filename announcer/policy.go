@@ -9,7 +9,10 @@ import (
 	"github.com/anycastd/anycastd/config"
 )
 
-// Names of the defined sets and policies anycastd installs in GoBGP.
+// Names of the defined sets and policies anycastd installs in GoBGP. The
+// export side carries a generation suffix: a reload installs a new
+// generation, points the global export assignment at it, then deletes the
+// old one, so no path is ever evaluated against a half-updated policy.
 const (
 	setVIPsIPv4   = "anycastd-vips-ipv4"
 	setVIPsIPv6   = "anycastd-vips-ipv6"
@@ -36,7 +39,8 @@ type policyPlan struct {
 // VIP prefixes; everything else is rejected by default. Where a peer has an
 // explicit next hop for a family, a statement matching that peer and family
 // sets it before accepting.
-func buildPolicies(cfg *config.Config) policyPlan {
+func buildPolicies(cfg *config.Config, gen int) policyPlan {
+	sfx := fmt.Sprintf("-g%d", gen)
 	var v4, v6 []*api.Prefix
 	for _, v := range cfg.VIPs {
 		for _, p := range v.Prefixes {
@@ -51,12 +55,12 @@ func buildPolicies(cfg *config.Config) policyPlan {
 	var plan policyPlan
 	famSets := map[config.Family]string{}
 	if len(v4) > 0 {
-		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv4, Prefixes: v4})
-		famSets[config.FamilyIPv4] = setVIPsIPv4
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv4 + sfx, Prefixes: v4})
+		famSets[config.FamilyIPv4] = setVIPsIPv4 + sfx
 	}
 	if len(v6) > 0 {
-		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv6, Prefixes: v6})
-		famSets[config.FamilyIPv6] = setVIPsIPv6
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv6 + sfx, Prefixes: v6})
+		famSets[config.FamilyIPv6] = setVIPsIPv6 + sfx
 	}
 
 	plan.import_ = &api.Policy{Name: policyImport, Statements: []*api.Statement{{
@@ -65,7 +69,7 @@ func buildPolicies(cfg *config.Config) policyPlan {
 		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
 	}}}
 
-	plan.export = &api.Policy{Name: policyExport}
+	plan.export = &api.Policy{Name: policyExport + sfx}
 	for i, p := range cfg.BGP.Peers {
 		for _, nh := range []struct {
 			fam  config.Family
@@ -75,7 +79,7 @@ func buildPolicies(cfg *config.Config) policyPlan {
 			if !nh.addr.IsValid() || !ok {
 				continue
 			}
-			nset := fmt.Sprintf("anycastd-peer-%d", i)
+			nset := fmt.Sprintf("anycastd-peer-%d%s", i, sfx)
 			if !hasSet(plan.sets, nset) {
 				plan.sets = append(plan.sets, &api.DefinedSet{
 					DefinedType: api.DefinedType_NEIGHBOR, Name: nset,
@@ -83,7 +87,7 @@ func buildPolicies(cfg *config.Config) policyPlan {
 				})
 			}
 			plan.export.Statements = append(plan.export.Statements, &api.Statement{
-				Name: fmt.Sprintf("anycastd-nexthop-%d-%s", i, nh.fam),
+				Name: fmt.Sprintf("anycastd-nexthop-%d-%s%s", i, nh.fam, sfx),
 				Conditions: &api.Conditions{
 					PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: set},
 					NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: nset},
@@ -101,7 +105,7 @@ func buildPolicies(cfg *config.Config) policyPlan {
 			continue
 		}
 		plan.export.Statements = append(plan.export.Statements, &api.Statement{
-			Name:       "anycastd-export-" + string(fam),
+			Name:       "anycastd-export-" + string(fam) + sfx,
 			Conditions: &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: set}},
 			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
 		})
@@ -109,7 +113,7 @@ func buildPolicies(cfg *config.Config) policyPlan {
 
 	plan.assigned = []*api.PolicyAssignment{
 		{Name: "global", Direction: api.PolicyDirection_IMPORT, Policies: []*api.Policy{{Name: policyImport}}, DefaultAction: api.RouteAction_REJECT},
-		{Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: policyExport}}, DefaultAction: api.RouteAction_REJECT},
+		{Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: policyExport + sfx}}, DefaultAction: api.RouteAction_REJECT},
 	}
 	return plan
 }

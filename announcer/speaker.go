@@ -26,6 +26,11 @@ type Speaker interface {
 	SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error)
 	// Peers returns the state of every configured session.
 	Peers(ctx context.Context) ([]PeerStatus, error)
+	// Reconfigure moves the running instance from old to new: policies,
+	// and only the sessions whose own settings changed. The global settings
+	// (ASN, router ID, listener) must be equal (config.Compare refuses a
+	// reload otherwise).
+	Reconfigure(ctx context.Context, old, new *config.Config) error
 	// Stop closes every session and stops the instance.
 	Stop(ctx context.Context) error
 }

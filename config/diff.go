@@ -103,7 +103,11 @@ func Compare(old, new *Config) Diff {
 			case "-":
 				add("-", fmt.Sprintf("vip %q", o.Name), "%s: withdrawn", prefixList(o))
 			default:
-				add("~", fmt.Sprintf("vip %q", n.Name), "%s", fields(o, n))
+				note := "an announced route is replaced in place (one UPDATE, no withdrawal)"
+				if !slices.Equal(o.Prefixes, n.Prefixes) {
+					note = "prefixes no longer listed are withdrawn, new ones announced once its checks pass"
+				}
+				add("~", fmt.Sprintf("vip %q", n.Name), "%s: %s", fields(o, n), note)
 			}
 		})
 	slices.SortStableFunc(d.Changes, func(a, b Change) int {

@@ -65,7 +65,7 @@ func TestCompare(t *testing.T) {
 + bgp.peer "198.18.1.9": AS 65000: a new session starts
 - bgp.peer "198.18.1.5": AS 65000: this session closes (the router withdraws this node's routes)
 ~ check "db": address 127.0.0.1:5432 -> 127.0.0.1:5433: only this check restarts (its VIPs keep their state until it decides)
-~ vip "web": communities [65001:100] -> [65001:200]
+~ vip "web": communities [65001:100] -> [65001:200]: an announced route is replaced in place (one UPDATE, no withdrawal)
 + vip "new": 203.0.113.8/32: announced once its checks rise
 - vip "old": 203.0.113.7/32: withdrawn`
 	if d := cmp.Diff(want, got); d != "" {
