@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +85,31 @@ func TestParseValidChecks(t *testing.T) {
 				Dir:     "testdata",
 			},
 		},
+		{
+			Name: "nginx-pid", Type: CheckProcess, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
+			Rise: 3, Fall: 3, Line: 83,
+			Process: &ProcessCheck{PIDFile: "/run/nginx.pid"},
+		},
+		{
+			Name: "nginx-unit", Type: CheckProcess, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
+			Rise: 3, Fall: 3, Line: 88,
+			Process: &ProcessCheck{Unit: "nginx.service"},
+		},
+		{
+			Name: "port", Type: CheckListen, Interval: 20 * ms, FastInterval: 20 * ms, Timeout: 10 * ms,
+			Rise: 3, Fall: 3, Line: 93,
+			Listen: &ListenCheck{Addr: addr("2001:db8::1"), Port: 443, Protocol: "tcp"},
+		},
+		{
+			Name: "dns-port", Type: CheckListen, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
+			Rise: 3, Fall: 3, Line: 99,
+			Listen: &ListenCheck{Port: 53, Protocol: "udp"},
+		},
+		{
+			Name: "heartbeat", Type: CheckTTL, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
+			Rise: 3, Fall: 3, Line: 105,
+			TTL: &TTLCheck{TTL: 10 * time.Second},
+		},
 	}
 	if diff := cmp.Diff(want, got.Checks, cmpOpts); diff != "" {
 		t.Errorf("checks mismatch (-want +got):\n%s", diff)
@@ -109,6 +136,61 @@ func TestCheckKeyTypesComplete(t *testing.T) {
 	for k := range checkKeyTypes {
 		if !tags[k] {
 			t.Errorf("checkKeyTypes lists %q, which rawCheck does not have", k)
+		}
+	}
+}
+
+func TestParseListenAddress(t *testing.T) {
+	tests := []struct {
+		in   string
+		addr string // "" for any
+		port uint16
+		ok   bool
+	}{
+		{"53", "", 53, true},
+		{":8080", "", 8080, true},
+		{"127.0.0.1:80", "127.0.0.1", 80, true},
+		{"[::1]:443", "::1", 443, true},
+		{"[::ffff:192.0.2.1]:80", "192.0.2.1", 80, true},
+		{"0.0.0.0:80", "0.0.0.0", 80, true},
+		{"0", "", 0, false},
+		{":0", "", 0, false},
+		{"65536", "", 0, false},
+		{"127.0.0.1:0", "", 0, false},
+		{"localhost:80", "", 0, false},
+		{"[fe80::1%eth0]:80", "", 0, false},
+		{"::1:80", "", 0, false},
+		{"", "", 0, false},
+		{"-1", "", 0, false},
+	}
+	for _, tt := range tests {
+		a, port, ok := parseListenAddress(tt.in)
+		var want netip.Addr
+		if tt.addr != "" {
+			want = netip.MustParseAddr(tt.addr)
+		}
+		if ok != tt.ok || (ok && (a != want || port != tt.port)) {
+			t.Errorf("parseListenAddress(%q) = %v, %d, %v; want %v, %d, %v", tt.in, a, port, ok, want, tt.port, tt.ok)
+		}
+	}
+}
+
+func TestUnitName(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"nginx", "nginx.service", ""},
+		{"nginx.service", "nginx.service", ""},
+		{"getty@tty1.service", "getty@tty1.service", ""},
+		{"foo.bar", "foo.bar.service", ""},
+		{"nginx.socket", "nginx.socket", "is not a service unit (only a service has a main process)"},
+		{"", ".service", "is not a valid unit name"},
+		{"a b", "a b.service", "is not a valid unit name"},
+		{"getty@", "getty@.service", "is not a valid unit name"},
+		{strings.Repeat("a", 248), strings.Repeat("a", 248) + ".service", "is not a valid unit name"},
+	}
+	for _, tt := range tests {
+		got, err := unitName(tt.in)
+		if got != tt.want || err != tt.err {
+			t.Errorf("unitName(%q) = %q, %q; want %q, %q", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }

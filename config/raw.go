@@ -30,7 +30,7 @@ type pos struct {
 type rawFile struct {
 	BGP       *rawBGP       `toml:"bgp"`
 	Interface *rawInterface `toml:"interface"`
-	API       *rawListen    `toml:"api"`
+	API       *rawAPI       `toml:"api"`
 	Metrics   *rawMetrics   `toml:"metrics"`
 	Log       *rawLog       `toml:"log"`
 	Node      *rawNode      `toml:"node"`
@@ -74,10 +74,21 @@ type rawInterface struct {
 	StateDir any `toml:"state_dir"`
 }
 
-// rawListen is [api].
+// rawListen is a listen key of [api] or [metrics].
 type rawListen struct {
 	Pos    pos `toml:"-"`
 	Listen any `toml:"listen"`
+}
+
+// rawAPI is [api].
+type rawAPI struct {
+	Pos          pos `toml:"-"`
+	Listen       any `toml:"listen"`
+	Group        any `toml:"group"`
+	TCPListen    any `toml:"tcp_listen"`
+	TLSCertFile  any `toml:"tls_cert_file"`
+	TLSKeyFile   any `toml:"tls_key_file"`
+	ClientCAFile any `toml:"client_ca_file"`
 }
 
 // rawMetrics is [metrics].
@@ -134,6 +145,9 @@ type rawCheck struct {
 	Shell              any `toml:"shell"`
 	Env                any `toml:"env"`
 	Dir                any `toml:"dir"`
+	PIDFile            any `toml:"pid_file"`
+	Unit               any `toml:"unit"`
+	TTL                any `toml:"ttl"`
 }
 
 type rawVIP struct {

@@ -106,6 +106,16 @@ type Interface struct {
 // API is the [api] table.
 type API struct {
 	Listen string // e.g. "unix:///run/anycastd/api.sock"; empty: no API
+	// Group owns the unix socket (mode 0660), so its members may use the
+	// API; empty: the daemon's group. A name or a numeric ID.
+	Group string
+	// TCPListen is an additional host:port listener; empty: none. Over
+	// TCP, control calls need a verified client certificate.
+	TCPListen string
+	// TLSCertFile and TLSKeyFile (both or neither) serve TCP listeners
+	// with TLS; ClientCAFile verifies client certificates (needs TLS).
+	TLSCertFile, TLSKeyFile string
+	ClientCAFile            string
 }
 
 // Metrics is the [metrics] table.
@@ -132,10 +142,16 @@ const (
 	CheckDNS   CheckType = "dns"
 	CheckGRPC  CheckType = "grpc"
 	CheckExec  CheckType = "exec"
+	// The instant-failure checks: a definite failure (the process exited,
+	// the listener is gone, the service reported failing) takes the check
+	// down at once, without waiting for Fall; Rise still applies.
+	CheckProcess CheckType = "process"
+	CheckListen  CheckType = "listen"
+	CheckTTL     CheckType = "ttl"
 )
 
-// Check is one [[check]]. Exactly one of TCP, HTTP, DNS, GRPC, Exec is set,
-// matching Type (HTTP for both http and https).
+// Check is one [[check]]. Exactly one of TCP, HTTP, DNS, GRPC, Exec,
+// Process, Listen, TTL is set, matching Type (HTTP for both http and https).
 type Check struct {
 	Name     string
 	Type     CheckType
@@ -154,6 +170,10 @@ type Check struct {
 	DNS  *DNSCheck
 	GRPC *GRPCCheck
 	Exec *ExecCheck
+
+	Process *ProcessCheck
+	Listen  *ListenCheck
+	TTL     *TTLCheck
 
 	Line int
 }
@@ -227,6 +247,33 @@ type ExecCheck struct {
 	Shell   bool
 	Env     map[string]string // added to a minimal environment (PATH)
 	Dir     string            // working directory; empty: the daemon's
+}
+
+// ProcessCheck watches the service's main process through a pidfd: it
+// fails at once when the process exits, and follows a restarted process
+// (a new pid in PIDFile, a new MainPID of Unit). Exactly one of PIDFile and
+// Unit is set.
+type ProcessCheck struct {
+	PIDFile string // absolute path of a file holding the pid in decimal
+	Unit    string // systemd service unit whose MainPID is watched, e.g. "nginx.service"
+}
+
+// ListenCheck passes while the kernel has a listening socket (for udp: a
+// bound, unconnected one) on Port that accepts connections to Addr: bound to
+// Addr itself or to the wildcard address of its family (for an IPv4 Addr
+// also a dual-stack [::] socket). The kernel's socket table is read over
+// netlink; no connection is opened.
+type ListenCheck struct {
+	Addr     netip.Addr // zero: any address, either family
+	Port     uint16
+	Protocol string // "tcp" (default) or "udp"
+}
+
+// TTLCheck passes while the service reports itself healthy at least once
+// per TTL (Manager.Report, anycastctl report). A missed deadline or a
+// "failing" report takes the check down at once.
+type TTLCheck struct {
+	TTL time.Duration
 }
 
 // VIP is one [[vip]]: a service address announced while its checks pass.

@@ -50,7 +50,7 @@ func (c *collector) build(r *rawFile) *Config {
 	var fams carried
 	cfg.BGP, fams = c.bgp(r.BGP)
 	cfg.Interface = c.iface(r.Interface)
-	cfg.API = API{Listen: c.listen(r.API, "api", DefaultAPIListen, true)}
+	cfg.API = c.api(r.API)
 	cfg.Metrics = c.metrics(r.Metrics)
 	cfg.Log = c.log(r.Log)
 	cfg.Node = c.node(r.Node)

@@ -10,14 +10,15 @@ import (
 )
 
 // checkTypes lists the check types in the order messages name them.
-var checkTypes = []CheckType{CheckTCP, CheckHTTP, CheckHTTPS, CheckDNS, CheckGRPC, CheckExec}
+var checkTypes = []CheckType{CheckTCP, CheckHTTP, CheckHTTPS, CheckDNS, CheckGRPC, CheckExec,
+	CheckProcess, CheckListen, CheckTTL}
 
 // checkKeyTypes maps each type-specific key of a [[check]] to the types it
 // applies to. Setting it for another type is an error. Every key of rawCheck
 // except the common ones (name, type, interval, fast_interval, timeout, rise,
 // fall) must be listed here.
 var checkKeyTypes = map[string][]CheckType{
-	"address":              {CheckTCP, CheckGRPC},
+	"address":              {CheckTCP, CheckGRPC, CheckListen},
 	"send":                 {CheckTCP},
 	"expect":               {CheckTCP},
 	"tls":                  {CheckTCP, CheckGRPC},
@@ -37,7 +38,7 @@ var checkKeyTypes = map[string][]CheckType{
 	"follow_redirects":     {CheckHTTP, CheckHTTPS},
 	"max_body_bytes":       {CheckHTTP, CheckHTTPS},
 	"server":               {CheckDNS},
-	"protocol":             {CheckDNS},
+	"protocol":             {CheckDNS, CheckListen},
 	"query_name":           {CheckDNS},
 	"query_type":           {CheckDNS},
 	"expect_rcode":         {CheckDNS},
@@ -47,6 +48,9 @@ var checkKeyTypes = map[string][]CheckType{
 	"shell":                {CheckExec},
 	"env":                  {CheckExec},
 	"dir":                  {CheckExec},
+	"pid_file":             {CheckProcess},
+	"unit":                 {CheckProcess},
+	"ttl":                  {CheckTTL},
 }
 
 // validName reports whether s is a valid check or VIP name.
@@ -130,6 +134,12 @@ func (c *collector) checks(rs []*rawCheck) ([]Check, map[string]int) {
 				ch.GRPC = s.grpcCheck(r)
 			case CheckExec:
 				ch.Exec = s.execCheck(r)
+			case CheckProcess:
+				ch.Process = s.processCheck(r)
+			case CheckListen:
+				ch.Listen = s.listenCheck(r)
+			case CheckTTL:
+				ch.TTL = s.ttlCheck(r)
 			}
 		}
 		out = append(out, ch)

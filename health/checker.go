@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -40,6 +41,21 @@ func NewChecker(c config.Check) (Checker, error) {
 			return nil, fmt.Errorf("type %q without an exec table", c.Type)
 		}
 		return newExecChecker(*c.Exec)
+	case config.CheckProcess:
+		if c.Process == nil {
+			return nil, fmt.Errorf("type %q without a process table", c.Type)
+		}
+		return newProcessChecker(*c.Process)
+	case config.CheckListen:
+		if c.Listen == nil {
+			return nil, fmt.Errorf("type %q without a listen table", c.Type)
+		}
+		return newListenChecker(*c.Listen)
+	case config.CheckTTL:
+		if c.TTL == nil {
+			return nil, fmt.Errorf("type %q without a ttl table", c.Type)
+		}
+		return newTTLChecker(*c.TTL)
 	default:
 		return nil, fmt.Errorf("unknown check type %q", c.Type)
 	}
@@ -78,4 +94,13 @@ func (r *retryChecker) CheckOutput(ctx context.Context) (string, error) {
 		return oc.CheckOutput(ctx)
 	}
 	return "", r.checker.Check(ctx)
+}
+
+// Close implements io.Closer: it closes the checker once built, if it is an
+// io.Closer.
+func (r *retryChecker) Close() error {
+	if c, ok := r.checker.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }

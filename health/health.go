@@ -3,6 +3,10 @@
 // A Checker performs one probe. A Runner drives one Checker on its interval
 // with a timeout, counts rise/fall and publishes an Event on every state
 // transition. A Manager owns the runners of a whole configuration.
+//
+// The process, listen and ttl checks see definite failures (ErrDefinite),
+// which skip fall; process and ttl checks are also Watchers, which make a
+// probe due the moment the kernel or the service says something changed.
 package health
 
 import (
@@ -18,8 +22,37 @@ import (
 // failure.
 var ErrCannotRun = errors.New("cannot run")
 
+// ErrDefinite marks a failure that is certain rather than suspected: the
+// process has exited, the listener is gone, the service reported itself
+// failing. The Runner then takes the check down at once instead of waiting
+// for `fall` failures in a row (rise still applies on the way back). Wrap it
+// with fmt.Errorf("%w: ...", ErrDefinite) or use Definite.
+var ErrDefinite = errors.New("definite failure")
+
+// Definite returns err marked as a definite failure: its message is err's,
+// and errors.Is(Definite(err), ErrDefinite) holds. Definite(nil) is nil.
+func Definite(err error) error {
+	if err == nil {
+		return nil
+	}
+	return definiteError{err}
+}
+
+type definiteError struct{ err error }
+
+func (e definiteError) Error() string   { return e.err.Error() }
+func (e definiteError) Unwrap() []error { return []error{e.err, ErrDefinite} }
+
+// Errors of Manager.Report.
+var (
+	ErrUnknownCheck = errors.New("unknown check")
+	ErrNotTTL       = errors.New("not a ttl check")
+)
+
 // Checker performs one probe. It returns nil when the check passes and an
 // error that says why when it fails. It must return promptly once ctx is done.
+// A Checker that also implements io.Closer is closed once its runner has
+// stopped and no probe of it is in flight.
 type Checker interface {
 	Check(ctx context.Context) error
 }
@@ -30,6 +63,21 @@ type Checker interface {
 type OutputChecker interface {
 	Checker
 	CheckOutput(ctx context.Context) (output string, err error)
+}
+
+// Watcher is a Checker that learns between probes, from the kernel or from
+// the service, that its outcome may have changed (a watched process exited,
+// a deadline passed, a report arrived). The Runner (or the Manager's
+// scheduler) runs Watch in a goroutine of its own for as long as it runs the
+// check; every call of wake makes the next probe due at once (if a probe is
+// in flight, another one follows it at once), so a failure the kernel knows
+// of is acted on without waiting for the interval. wake never blocks and may
+// be called from any goroutine, any number of times; a spurious call costs
+// one probe. Watch must return promptly once ctx is done, and must not hold
+// a lock that Check or Close takes while it calls wake.
+type Watcher interface {
+	Checker
+	Watch(ctx context.Context, wake func())
 }
 
 // CheckerFunc adapts a function to a Checker.
@@ -74,6 +122,9 @@ type Result struct {
 	// Output is what the probe printed, if the checker reports any (exec
 	// checks: the first 4 KiB of combined stdout and stderr).
 	Output string
+	// Definite is set on a failure the checker was certain of (ErrDefinite):
+	// the check went down at once, without waiting for fall.
+	Definite bool
 }
 
 // Kind classifies a probe's Result.

@@ -176,3 +176,25 @@ func (m *Manager) Status(name string) (Status, bool) {
 	}
 	return mr.runner.Status(), true
 }
+
+// Report records a report of the service guarded by the ttl check named
+// check: healthy or failing, with a message (kept in the probe's Output, or
+// in its error when failing; at most 1 KiB). A healthy report keeps the
+// check passing for its ttl; a failing one, or a missed deadline, takes it
+// down at once. Rise applies on the way back. The error wraps
+// ErrUnknownCheck or ErrNotTTL.
+func (m *Manager) Report(check string, healthy bool, message string) error {
+	m.mu.Lock()
+	mr, ok := m.runners[check]
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownCheck, check)
+	}
+	t, ok := mr.runner.checker.(*ttlChecker)
+	if !ok {
+		return fmt.Errorf("check %q is of type %s: %w", check, mr.runner.check.Type, ErrNotTTL)
+	}
+	t.report(healthy, message)
+	m.logger.Debug("health report", "check", check, "healthy", healthy, "message", message)
+	return nil
+}

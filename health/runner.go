@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -31,7 +32,8 @@ type CheckState struct {
 
 // Runner drives one Checker for one config.Check: it probes on the check's
 // interval with its timeout, counts rise and fall, and publishes an Event on
-// every Status transition.
+// every Status transition. A definite failure (ErrDefinite) takes the check
+// down at once, whatever fall; rise always applies.
 //
 // Scheduling: the first probe runs after a random jitter in
 // [0, min(Interval, 1s)); each later probe is due one period after the
@@ -39,7 +41,8 @@ type CheckState struct {
 // FastInterval while a state change is pending (up with at least one
 // failure; down or unknown with at least one pass), else Interval. At most
 // one probe is in flight: periods that pass while a probe is still running
-// are skipped.
+// are skipped. A Watcher's wake makes a probe due at once (and the schedule
+// continues from it); a wake during a probe makes another follow it.
 type Runner struct {
 	check    config.Check
 	checker  Checker
@@ -121,29 +124,56 @@ func (r *Runner) Name() string { return r.check.Name }
 func (r *Runner) OnResult(f func(Result)) { r.observe = f }
 
 // Run probes until ctx is done and returns then, once the probe in flight
-// (if any) has returned; its result is discarded. Call Run once. (A Manager
-// does not call Run: its scheduler drives all its runners from one
-// goroutine, with the same timing.)
+// (if any) has returned; its result is discarded. A Watcher's Watch runs
+// alongside and has returned too, and a checker that is an io.Closer has
+// been closed. Call Run once. (A Manager does not call Run: its scheduler
+// drives all its runners from one goroutine, with the same timing.)
 func (r *Runner) Run(ctx context.Context) {
+	defer r.closeChecker()
+	var woken chan struct{} // nil (never ready) without a Watcher
+	if w, ok := r.checker.(Watcher); ok {
+		woken = make(chan struct{}, 1)
+		wctx, cancel := context.WithCancel(ctx)
+		watching := make(chan struct{})
+		go func() {
+			defer close(watching)
+			w.Watch(wctx, func() {
+				select {
+				case woken <- struct{}{}:
+				default:
+				}
+			})
+		}()
+		defer func() { cancel(); <-watching }()
+	}
 	due := r.firstDue(time.Now())
 	timer := time.NewTimer(time.Until(due))
 	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-timer.C:
-	}
-	for {
-		if !r.probeOnce(ctx) {
-			return
+	for first := true; ; first = false {
+		if !first {
+			if !r.probeOnce(ctx) {
+				return
+			}
+			now := time.Now()
+			due = r.nextDue(due, now)
+			timer.Reset(due.Sub(now))
 		}
-		now := time.Now()
-		due = r.nextDue(due, now)
-		timer.Reset(due.Sub(now))
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-woken:
+			due = time.Now() // the schedule continues from the woken probe
+		}
+	}
+}
+
+// closeChecker closes the checker if it is an io.Closer. It is called once
+// the runner has stopped, with no probe in flight.
+func (r *Runner) closeChecker() {
+	if c, ok := r.checker.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			r.logger.Debug("closing health checker", "check", r.check.Name, "err", err)
 		}
 	}
 }
@@ -215,6 +245,7 @@ func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 		if errors.Is(err, ErrCannotRun) || errors.As(err, &pe) {
 			res.Kind = KindError
 		}
+		res.Definite = errors.Is(err, ErrDefinite)
 	default:
 		res.Kind = KindPass
 	}
@@ -261,7 +292,7 @@ func (r *Runner) record(res Result) {
 		r.fails++
 		r.passes = 0
 		r.lastErr = res.Err
-		if r.fails >= r.fall {
+		if r.fails >= r.fall || res.Definite {
 			to = StatusDown
 		}
 	}
@@ -287,8 +318,13 @@ func (r *Runner) record(res Result) {
 		}
 		return
 	}
-	r.logger.Info("health check changed state", "check", r.check.Name,
-		"from", from.String(), "to", to.String(), "err", lastErr)
+	if res.Definite && to == StatusDown {
+		r.logger.Info("health check changed state", "check", r.check.Name,
+			"from", from.String(), "to", to.String(), "err", lastErr, "definite", true)
+	} else {
+		r.logger.Info("health check changed state", "check", r.check.Name,
+			"from", from.String(), "to", to.String(), "err", lastErr)
+	}
 	if r.publish != nil {
 		r.publish(Event{Check: r.check.Name, Status: to, Last: res})
 	}

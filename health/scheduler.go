@@ -17,6 +17,10 @@ import (
 // Each runner's entry is in exactly one place: in the heap (waiting for its
 // due time), probing (its goroutine owns it), or finished. So at most one
 // probe per check is in flight.
+//
+// A runner whose checker is a Watcher also has a goroutine running Watch.
+// Its wake makes the entry due now if it is waiting in the heap, or, if it
+// is probing, marks it to be probed again as soon as the probe returns.
 type scheduler struct {
 	mu    sync.Mutex
 	queue dueQueue
@@ -37,6 +41,7 @@ type entry struct {
 	index  int           // in queue; -1 when not queued
 	done   chan struct{} // closed once finished
 	closed bool          // done is closed; guarded by scheduler.mu
+	woken  bool          // woken while probing: due again at once; guarded by scheduler.mu
 	stop   func() bool   // unregisters the AfterFunc
 }
 
@@ -45,9 +50,46 @@ func newScheduler() *scheduler {
 }
 
 // add schedules r until ctx ends, its first probe after the runner's jitter.
-// The returned channel is closed once r has stopped: ctx has ended and no
-// probe of r is in flight.
+// The returned channel is closed once r has stopped: ctx has ended, no probe
+// of r is in flight, its checker has been closed (if it is an io.Closer) and
+// its Watch (if it is a Watcher) has returned.
 func (s *scheduler) add(ctx context.Context, r *Runner) <-chan struct{} {
+	e := s.addEntry(ctx, r)
+	w, ok := r.checker.(Watcher)
+	if !ok {
+		return e.done
+	}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		w.Watch(ctx, func() { s.wakeEntry(e) })
+		<-e.done
+	}()
+	return stopped
+}
+
+// wakeEntry makes e due now: at once if it waits in the heap, right after
+// its probe if it is probing.
+func (s *scheduler) wakeEntry(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case e.closed:
+	case e.index < 0:
+		e.woken = true
+	default:
+		if now := time.Now(); e.due.After(now) {
+			e.due = now
+			heap.Fix(&s.queue, e.index)
+			if e.index == 0 {
+				s.signal()
+			}
+		}
+	}
+}
+
+// addEntry queues a new entry for r; see add.
+func (s *scheduler) addEntry(ctx context.Context, r *Runner) *entry {
 	e := &entry{r: r, ctx: ctx, due: r.firstDue(time.Now()), index: -1, done: make(chan struct{})}
 	// An entry waiting in the heap is finished as soon as its ctx ends; a
 	// probing one when its probe returns.
@@ -66,24 +108,30 @@ func (s *scheduler) add(ctx context.Context, r *Runner) <-chan struct{} {
 	} else {
 		s.push(e)
 	}
-	return e.done
+	return e
 }
 
 // push queues e; s.mu must be held.
 func (s *scheduler) push(e *entry) {
 	heap.Push(&s.queue, e)
 	if e.index == 0 {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.signal()
 	}
 }
 
-// finish marks e finished; s.mu must be held.
+// signal tells run that the earliest entry changed; s.mu must be held.
+func (s *scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finish marks e finished and closes its checker; s.mu must be held.
 func (s *scheduler) finish(e *entry) {
 	if !e.closed {
 		e.closed = true
+		e.r.closeChecker()
 		close(e.done)
 	}
 }
@@ -156,6 +204,10 @@ func (s *scheduler) probe(e *entry) {
 		return
 	}
 	e.due = next
+	if e.woken {
+		e.woken = false
+		e.due = time.Now()
+	}
 	s.push(e)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 
@@ -161,6 +162,16 @@ func target(c config.Check) string {
 		return fmt.Sprintf("%s service %q", c.GRPC.Address, c.GRPC.Service)
 	case c.Exec != nil:
 		return strings.Join(c.Exec.Command, " ")
+	case c.Process != nil && c.Process.Unit != "":
+		return "unit " + c.Process.Unit
+	case c.Process != nil:
+		return "pid file " + c.Process.PIDFile
+	case c.Listen != nil && c.Listen.Addr.IsValid():
+		return fmt.Sprintf("%s %s", c.Listen.Protocol, netip.AddrPortFrom(c.Listen.Addr, c.Listen.Port))
+	case c.Listen != nil:
+		return fmt.Sprintf("%s port %d", c.Listen.Protocol, c.Listen.Port)
+	case c.TTL != nil:
+		return "report every " + c.TTL.TTL.String()
 	}
 	return "-"
 }
