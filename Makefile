@@ -1,15 +1,54 @@
 # anycastd — see README.md.
+SHELL    := /bin/bash
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build test unit integration lint fmt demo clean
+.PHONY: all build test unit integration lint fmt demo clean generate check-generate
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/anycastd ./cmd/anycastd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/anycastctl ./cmd/anycastctl
+
+# The gRPC API: api/anycastd/v1/*.proto -> *.pb.go, committed. protoc comes
+# from the system (Debian: protobuf-compiler); the Go plugins are pinned and
+# installed into bin/tools/<plugin>@<version>/.
+PROTOC                     ?= protoc
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+TOOLS                      := $(CURDIR)/$(BIN)/tools
+PROTOC_GEN_GO              := $(TOOLS)/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC         := $(TOOLS)/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+PROTOS                     := $(sort $(wildcard api/anycastd/v1/*.proto))
+
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# protoc-gen runs protoc on PROTOS with its output under $(1).
+protoc-gen = $(PROTOC) -I api \
+	--plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=$(1) --go_opt=paths=source_relative \
+	--plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative \
+	$(patsubst api/%,%,$(PROTOS))
+
+generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+	rm -f api/anycastd/v1/*.pb.go
+	$(call protoc-gen,api)
+
+# Fails when the committed generated code differs from what `make generate`
+# would write (the protoc version in the header comment is ignored).
+check-generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call protoc-gen,$$tmp) && \
+	strip() { for f in "$$1"/*.pb.go; do echo "== $${f##*/}"; grep -Ev '^//[[:space:]]+(- )?protoc[[:space:]]+v' "$$f"; done; } && \
+	if ! diff -u <(strip api/anycastd/v1) <(strip "$$tmp/anycastd/v1"); then \
+		echo "generated code in api/ is stale: run 'make generate' and commit the result"; exit 1; \
+	fi
 
 # Unit and in-process BGP tests, then the lab tests against real FRR and BIRD
 # routers in network namespaces (those skip themselves, saying why, unless
@@ -35,6 +74,16 @@ fmt:
 # The built-in lab: a client, a core router, two sites; watch failover happen.
 demo: build
 	bash scripts/demo.sh
+
+# Benchmarks against FRR in network namespaces (root, frr installed; not run
+# by CI): withdrawal overhead, end-to-end failover, 10,000 VIPs; prints a
+# report (README "Performance"). About 10 minutes; BENCH_QUICK=1 for 1-2
+# minutes. Knobs: BENCH_STEADY=60s BENCH_REPS BENCH_FAILOVER_REPS BENCH_VIPS
+# BENCH_PEERS=1,2,8 BENCH_ONLY=withdraw,failover,scale BENCH_PERF=dir.
+.PHONY: bench
+bench: build
+	$(GO) build -o $(BIN)/bench ./integration/cmd/bench
+	$(BIN)/bench -anycastd $(BIN)/anycastd
 
 clean:
 	rm -rf $(BIN)

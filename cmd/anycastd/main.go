@@ -27,8 +27,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: [log] format, else text)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default: [log] level, else info)")
+	diffWith := fs.String("diff", "", "with -check-config: also show what a reload from the running configuration in `file` to the checked one would change; exit 1 if it would be refused")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: anycastd [flags]\n       anycastd -check-config [FILE]\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: anycastd [flags]\n       anycastd -check-config [FILE] [-diff RUNNING]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -38,9 +39,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "anycastd %s\n", version)
 		return 0
 	}
-	if *checkConfig && fs.NArg() == 1 {
+	if *checkConfig && fs.NArg() >= 1 {
 		*configPath = fs.Arg(0)
-	} else if fs.NArg() > 0 {
+		// Flags may follow the file: -check-config NEW -diff OLD.
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+	}
+	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "anycastd: unexpected arguments: %v\n", fs.Args())
 		return 2
 	}
@@ -52,6 +58,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *checkConfig {
 		describe(stdout, *configPath, cfg)
+		if *diffWith == "" {
+			return 0
+		}
+		running, err := config.Load(*diffWith)
+		if err != nil {
+			fmt.Fprintf(stderr, "anycastd: %s:\n%v\n", *diffWith, err)
+			return 1
+		}
+		d := config.Compare(running, cfg)
+		fmt.Fprintf(stdout, "\nA reload from %s would change:\n%s\n", *diffWith, d)
+		if len(d.Refused()) > 0 {
+			fmt.Fprintln(stdout, "\nThis reload would be refused: restart anycastd to apply it.")
+			return 1
+		}
 		return 0
 	}
 
@@ -60,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "anycastd: %v\n", err)
 		return 2
 	}
-	if err := serve(logger, cfg); err != nil {
+	if err := serve(logger, *configPath, cfg); err != nil {
 		logger.Error("anycastd failed", "err", err)
 		return 1
 	}

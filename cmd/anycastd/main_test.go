@@ -53,6 +53,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 	logs *testutil.SyncBuffer
 	done chan error
+	path string // its configuration file
 }
 
 // startDaemon writes cfg to a file and runs anycastd on it until the test
@@ -66,7 +67,7 @@ func startDaemon(t *testing.T, cfg string, wrap ...string) *daemon {
 		t.Fatal(err)
 	}
 	argv := append(slices.Clone(wrap), binary, "-config", path, "-log-level", "debug")
-	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1), path: path}
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

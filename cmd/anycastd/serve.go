@@ -12,20 +12,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycastd/anycastd/announcer"
+	"github.com/anycastd/anycastd/apiserver"
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/health"
 	"github.com/anycastd/anycastd/metrics"
 	"github.com/anycastd/anycastd/routes"
 )
 
-// serve wires the parts together and runs until SIGTERM or SIGINT.
-func serve(logger *slog.Logger, cfg *config.Config) error {
+// serve wires the parts together and runs until SIGTERM or SIGINT; SIGHUP
+// reloads the configuration from path.
+func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	logger.Info("anycastd starting", "version", version, "asn", cfg.BGP.ASN,
 		"router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers), "vips", len(cfg.VIPs), "checks", len(cfg.Checks))
 
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var opts announcer.Options
 	var host *routes.Host
@@ -49,7 +54,7 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 	var checks *health.Manager
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, version, metrics.Sources{
-		Config:   func() *config.Config { return cfg },
+		Config:   func() *config.Config { return ann.Snapshot().Config },
 		Snapshot: func() announcer.Snapshot { return ann.Snapshot() },
 		Checks:   func() []health.CheckState { return checks.States() },
 		Peers:    speaker.Peers,
@@ -58,15 +63,18 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 	if cfg.Metrics.GoBGPCollector {
 		reg.MustRegister(speaker.Collector())
 	}
-	opts.Observer = m
+	hub := apiserver.NewHub(0)           // API
+	opts.Observer = vipObservers{m, hub} // API: metrics and the API's event hub
 
 	ann = announcer.New(cfg, speaker, logger, opts)
 	speaker.OnPeerState(func(p announcer.PeerStatus) {
 		m.PeerStateChanged(p)
 		ann.PeerChanged(p)
+		hub.PeerStateChanged(p) // API
 	})
-	checks = health.NewManager(logger, ann.Publish)
+	checks = health.NewManager(logger, checkPublishers(hub.CheckChanged, ann.Publish)) // API: hub.CheckChanged
 	checks.OnResult(m.ProbeResult)
+	reload := func(ctx context.Context) error { return reloadConfig(ctx, logger, path, ann, checks, m) }
 
 	if cfg.Metrics.Listen != "" {
 		srv, err := metrics.Listen(cfg.Metrics.Listen, reg, logger)
@@ -85,6 +93,12 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 		}()
 		logger.Info("serving metrics", "addr", srv.Addr().String())
 	}
+	// API
+	stopAPI, err := startAPI(logger, cfg, hub, ann, checks, speaker, reload)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 
 	stopWatch := func() {}
 	if host != nil {
@@ -108,16 +122,23 @@ func serve(logger *slog.Logger, cfg *config.Config) error {
 		return err
 	}
 
-	select {
-	case err := <-annDone:
-		checks.Stop()
-		if err == nil {
-			err = errors.New("announcer stopped unexpectedly")
+wait:
+	for {
+		select {
+		case err := <-annDone:
+			checks.Stop()
+			if err == nil {
+				err = errors.New("announcer stopped unexpectedly")
+			}
+			return err
+		case <-hup:
+			logger.Info("SIGHUP: reloading the configuration", "file", path)
+			_ = reload(context.Background())
+		case sig := <-signals:
+			logger.Info("signal received: draining all VIPs, then withdrawing and stopping (a second signal skips the drain)",
+				"signal", sig.String(), "drain_time", ann.Snapshot().Config.Node.DrainTime)
+			break wait
 		}
-		return err
-	case sig := <-signals:
-		logger.Info("signal received: draining all VIPs, then withdrawing and stopping (a second signal skips the drain)",
-			"signal", sig.String(), "drain_time", cfg.Node.DrainTime)
 	}
 	// RFC 8326: announce with GRACEFUL_SHUTDOWN for the drain time, so the
 	// routers move traffic away before the routes go.

@@ -1,0 +1,195 @@
+package announcer
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/anycastd/anycastd/config"
+)
+
+// Read-only queries of the embedded speaker for the gRPC API: per-session
+// details and the routes each session advertises.
+
+// MessageCounts counts BGP messages of one direction of a session.
+type MessageCounts struct {
+	Total, Open, Update, Notification, Keepalive, Refresh uint64
+	// WithdrawUpdate counts UPDATEs that withdrew routes, WithdrawPrefix
+	// the prefixes withdrawn.
+	WithdrawUpdate, WithdrawPrefix uint64
+}
+
+// PeerDetail is a session with its counters.
+type PeerDetail struct {
+	PeerStatus
+	RouterID string          // the peer's BGP identifier, once known
+	Families []config.Family // configured on the session
+	Sent     MessageCounts
+	Received MessageCounts
+	// Prefixes advertised to the peer, received from it, and accepted by
+	// the import policy.
+	PrefixesSent, PrefixesReceived, PrefixesAccepted uint64
+	Flaps                                            uint32        // times the session went down after Established
+	HoldTime                                         time.Duration // negotiated; 0 unless established
+}
+
+// PeerDetails returns every configured session with its message and prefix
+// counters, in no particular order.
+func (g *GoBGP) PeerDetails(ctx context.Context) ([]PeerDetail, error) {
+	var out []PeerDetail
+	err := g.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		d := PeerDetail{PeerStatus: peerStatus(p)}
+		if s := p.GetState(); s != nil {
+			d.RouterID = s.RouterId
+			d.Flaps = s.Flops
+			d.Sent = messageCounts(s.GetMessages().GetSent())
+			d.Received = messageCounts(s.GetMessages().GetReceived())
+		}
+		if d.Established() {
+			d.HoldTime = time.Duration(p.GetTimers().GetState().GetNegotiatedHoldTime()) * time.Second
+		}
+		for _, a := range p.GetAfiSafis() {
+			fam, ok := configFamily(a.GetConfig().GetFamily())
+			if !ok || (a.GetConfig() != nil && !a.GetConfig().Enabled) {
+				continue
+			}
+			d.Families = append(d.Families, fam)
+			if st := a.GetState(); st != nil {
+				d.PrefixesSent += st.Advertised
+				d.PrefixesReceived += st.Received
+				d.PrefixesAccepted += st.Accepted
+			}
+		}
+		slices.Sort(d.Families)
+		out = append(out, d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing peers: %w", err)
+	}
+	return out, nil
+}
+
+func messageCounts(m *api.Message) MessageCounts {
+	if m == nil {
+		return MessageCounts{}
+	}
+	return MessageCounts{
+		Total: m.Total, Open: m.Open, Update: m.Update, Notification: m.Notification,
+		Keepalive: m.Keepalive, Refresh: m.Refresh,
+		WithdrawUpdate: m.WithdrawUpdate, WithdrawPrefix: m.WithdrawPrefix,
+	}
+}
+
+func configFamily(f *api.Family) (config.Family, bool) {
+	switch {
+	case f.GetSafi() != api.Family_SAFI_UNICAST:
+		return "", false
+	case f.GetAfi() == api.Family_AFI_IP:
+		return config.FamilyIPv4, true
+	case f.GetAfi() == api.Family_AFI_IP6:
+		return config.FamilyIPv6, true
+	}
+	return "", false
+}
+
+// AdvertisedRoute is a route in a session's Adj-RIB-Out: what the speaker
+// sends the peer, after the export policy.
+type AdvertisedRoute struct {
+	Prefix           netip.Prefix
+	NextHop          string
+	ASPath           []uint32
+	Origin           string // "igp", "egp", "incomplete"
+	Communities      []config.Community
+	LargeCommunities []config.LargeCommunity
+	MED              *uint32
+	LocalPref        *uint32
+}
+
+// AdvertisedRoutes returns the routes the speaker advertises to the peer at
+// addr (GoBGP's Adj-RIB-Out, both unicast families), sorted by prefix. An
+// address that is not a configured peer is an error.
+func (g *GoBGP) AdvertisedRoutes(ctx context.Context, addr netip.Addr) ([]AdvertisedRoute, error) {
+	var out []AdvertisedRoute
+	var decodeErr error
+	for _, fam := range []*api.Family{familyIPv4, familyIPv6} {
+		err := g.s.ListPath(ctx, &api.ListPathRequest{
+			TableType: api.TableType_ADJ_OUT, Name: addr.String(), Family: fam,
+		}, func(d *api.Destination) {
+			for _, p := range d.GetPaths() {
+				if p.Filtered || p.IsWithdraw {
+					continue
+				}
+				r, err := advertisedRoute(d.Prefix, p)
+				if err != nil {
+					decodeErr = fmt.Errorf("decoding route %s to %s: %w", d.Prefix, addr, err)
+					continue
+				}
+				out = append(out, r)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing routes advertised to %s: %w", addr, err)
+		}
+	}
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	slices.SortFunc(out, func(a, b AdvertisedRoute) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out, nil
+}
+
+func advertisedRoute(prefix string, p *api.Path) (AdvertisedRoute, error) {
+	var r AdvertisedRoute
+	pfx, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return r, err
+	}
+	r.Prefix = pfx
+	for _, a := range p.GetPattrs() {
+		if err := r.addAttr(a); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func (r *AdvertisedRoute) addAttr(a *anypb.Any) error {
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *api.OriginAttribute:
+		r.Origin = map[uint32]string{0: "igp", 1: "egp", 2: "incomplete"}[m.Origin]
+	case *api.NextHopAttribute:
+		r.NextHop = m.NextHop
+	case *api.MpReachNLRIAttribute:
+		r.NextHop = strings.Join(m.NextHops, ",")
+	case *api.AsPathAttribute:
+		for _, seg := range m.Segments {
+			r.ASPath = append(r.ASPath, seg.Numbers...)
+		}
+	case *api.MultiExitDiscAttribute:
+		v := m.Med
+		r.MED = &v
+	case *api.LocalPrefAttribute:
+		v := m.LocalPref
+		r.LocalPref = &v
+	case *api.CommunitiesAttribute:
+		for _, c := range m.Communities {
+			r.Communities = append(r.Communities, config.Community(c))
+		}
+	case *api.LargeCommunitiesAttribute:
+		for _, c := range m.Communities {
+			r.LargeCommunities = append(r.LargeCommunities,
+				config.LargeCommunity{Global: c.GlobalAdmin, Local1: c.LocalData1, Local2: c.LocalData2})
+		}
+	}
+	return nil
+}

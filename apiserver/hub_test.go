@@ -1,0 +1,101 @@
+package apiserver
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/anycastd/anycastd/announcer"
+	pb "github.com/anycastd/anycastd/api/anycastd/v1"
+	"github.com/anycastd/anycastd/health"
+)
+
+func seqs(evs []*pb.Event) []uint64 {
+	var out []uint64
+	for _, e := range evs {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+func TestHubKeepsTheLastEvents(t *testing.T) {
+	h := NewHub(4)
+	if got := h.Events(0); len(got) != 0 {
+		t.Fatalf("empty hub has %v", got)
+	}
+	for range 3 {
+		h.VIPStateChanged("web", "up", "down")
+	}
+	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Errorf("before wrapping: %v", got)
+	}
+	for range 3 {
+		h.VIPStateChanged("web", "down", "up")
+	}
+	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{3, 4, 5, 6}) {
+		t.Errorf("after wrapping: %v, want the last 4", got)
+	}
+	if got := seqs(h.Events(4)); !slices.Equal(got, []uint64{5, 6}) {
+		t.Errorf("after seq 4: %v", got)
+	}
+}
+
+func TestHubSubscribeMissesNothing(t *testing.T) {
+	h := NewHub(0)
+	h.VIPStateChanged("web", "none", "up")
+	hist, ch, cancel := h.Subscribe(0)
+	defer cancel()
+	h.VIPStateChanged("web", "up", "down")
+	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusUp})
+	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusDown, Last: health.Result{Err: "refused", Kind: health.KindFail}})
+	got := seqs(hist)
+	for range 3 {
+		got = append(got, (<-ch).Seq)
+	}
+	if !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+		t.Errorf("history + live = %v", got)
+	}
+	last := h.Events(3)[0].GetCheck()
+	if last.From != pb.CheckStatus_CHECK_STATUS_UP || last.To != pb.CheckStatus_CHECK_STATUS_DOWN ||
+		last.Last.Error != "refused" || last.Last.Outcome != pb.Outcome_OUTCOME_FAIL {
+		t.Errorf("check transition = %v", last)
+	}
+	first := h.Events(0)[0].GetVip()
+	if first.From != pb.VIPState_VIP_STATE_UNSPECIFIED || first.To != pb.VIPState_VIP_STATE_UP {
+		t.Errorf("first VIP transition = %v", first)
+	}
+}
+
+func TestHubCutsOffASlowWatcher(t *testing.T) {
+	h := NewHub(0)
+	_, ch, cancel := h.Subscribe(0)
+	defer cancel()
+	for range subscriberBuffer + 1 {
+		h.VIPStateChanged("web", "up", "down") // must not block
+	}
+	n := 0
+	for range ch {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("slow watcher got %d events before its channel closed, want %d", n, subscriberBuffer)
+	}
+}
+
+func TestHubPeerStatesOnlyOnChange(t *testing.T) {
+	h := NewHub(0)
+	a := netip.MustParseAddr("198.18.1.1")
+	for _, s := range []string{"active", "active", "established", "idle"} {
+		h.PeerStateChanged(announcer.PeerStatus{Address: a, ASN: 65000, State: s})
+	}
+	var got []string
+	for _, e := range h.Events(0) {
+		p := e.GetPeer()
+		got = append(got, p.From.String()+">"+p.To.String())
+	}
+	want := []string{"PEER_STATE_UNSPECIFIED>PEER_STATE_ACTIVE", "PEER_STATE_ACTIVE>PEER_STATE_ESTABLISHED",
+		"PEER_STATE_ESTABLISHED>PEER_STATE_IDLE"}
+	if !slices.Equal(got, want) {
+		t.Errorf("peer events = %v, want %v", got, want)
+	}
+}
