@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,4 +219,27 @@ func TestNoGoroutineLeak(t *testing.T) {
 	stop()
 	r.Stop()
 	goleak.VerifyNone(t, opts...)
+}
+
+// Why a session went down is kept for the log and the API: GoBGP says it
+// only in its own log.
+func TestPeerDownReasonIsKept(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	sp := NewGoBGP(bgptest.DiscardLogger)
+	a := New(testConfig(r), sp, bgptest.DiscardLogger, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc })
+	bgptest.Eventually(t, wait, func() bool { st, _, _ := r.PeerState(t, edgeAddr); return st == "established" }, "session", nil)
+
+	r.Stop() // the router closes the session with a CEASE notification
+	bgptest.Eventually(t, wait, func() bool {
+		ps, err := sp.Peers(context.Background())
+		return err == nil && len(ps) == 1 && !ps[0].Established() && strings.Contains(ps[0].LastError, "notification")
+	}, "the reason the session went down", func() string {
+		ps, _ := sp.Peers(context.Background())
+		return fmt.Sprintf("%+v", ps)
+	})
 }

@@ -27,8 +27,9 @@ type GoBGP struct {
 	s        *server.BgpServer
 	localASN uint32
 
-	mu    sync.Mutex
-	uuids map[netip.Prefix][]byte // path UUIDs from AddPath, for DeletePath
+	mu       sync.Mutex
+	uuids    map[netip.Prefix][]byte // path UUIDs from AddPath, for DeletePath
+	lastDown map[netip.Addr]string   // why each session last left Established
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -44,11 +45,33 @@ func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
 // passed to it at the level GoBGP gives them.
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	s := server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"))))
+	g := &GoBGP{logger: logger, uuids: make(map[netip.Prefix][]byte), lastDown: make(map[netip.Addr]string)}
+	gl := newGoBGPLogger(logger.With("component", "gobgp"))
+	gl.peerDown = g.recordPeerDown
+	g.s = server.NewBgpServer(server.LoggerOption(gl))
 	// In GoBGP v3 Serve never returns, even after StopBgp: this one goroutine
 	// outlives the speaker.
-	go s.Serve()
-	return &GoBGP{logger: logger, s: s, uuids: make(map[netip.Prefix][]byte)}
+	go g.s.Serve()
+	return g
+}
+
+// recordPeerDown keeps why a session went down (GoBGP's fsm goroutine calls
+// it just before the state change is published).
+func (g *GoBGP) recordPeerDown(peer, reason string) {
+	addr, err := netip.ParseAddr(peer)
+	if err != nil {
+		return
+	}
+	g.mu.Lock()
+	g.lastDown[addr] = reason
+	g.mu.Unlock()
+}
+
+// lastError is why the session with addr last went down ("" if it never did).
+func (g *GoBGP) lastError(addr netip.Addr) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastDown[addr]
 }
 
 // Start implements Speaker.
@@ -228,7 +251,9 @@ func (g *GoBGP) SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error) 
 func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	var out []PeerStatus
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		out = append(out, peerStatus(p))
+		st := peerStatus(p)
+		st.LastError = g.lastError(st.Address)
+		out = append(out, st)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing peers: %w", err)
@@ -287,7 +312,8 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 			wasUp[st.Address] = true
 			g.logger.Info("BGP session established", attrs...)
 		case prev == "established":
-			g.logger.Warn("BGP session lost; the router withdraws this node's routes", append(attrs, "from", prev)...)
+			g.logger.Warn("BGP session lost; the router withdraws this node's routes",
+				append(attrs, "from", prev, "reason", g.lastError(st.Address))...)
 		case st.State == "active" && (*g.md5.Load())[st.Address] && !wasUp[st.Address]:
 			g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
 				attrs...)

@@ -45,6 +45,7 @@ func (g *GoBGP) PeerDetails(ctx context.Context) ([]PeerDetail, error) {
 	var out []PeerDetail
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		d := PeerDetail{PeerStatus: peerStatus(p)}
+		d.LastError = g.lastError(d.Address)
 		if s := p.GetState(); s != nil {
 			d.RouterID = s.RouterId
 			d.Flaps = s.Flops

@@ -15,6 +15,9 @@ import (
 type gobgpLogger struct {
 	l     *slog.Logger
 	level gobgplog.LogLevel
+	// peerDown, if set, is told why a session left Established: GoBGP
+	// says so only in its "Peer Down" log line.
+	peerDown func(peer, reason string)
 }
 
 func newGoBGPLogger(l *slog.Logger) *gobgpLogger {
@@ -52,7 +55,12 @@ func (g *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { g.log(slog.LevelWar
 
 // GoBGP's info messages are routine session chatter; they go to debug so that
 // anycastd's own lines stay the readable story at the default level.
-func (g *gobgpLogger) Info(msg string, f gobgplog.Fields)  { g.log(slog.LevelDebug, msg, f) }
+func (g *gobgpLogger) Info(msg string, f gobgplog.Fields) {
+	if msg == "Peer Down" && g.peerDown != nil {
+		g.peerDown(fmt.Sprint(f["Key"]), fmt.Sprint(f["Reason"]))
+	}
+	g.log(slog.LevelDebug, msg, f)
+}
 func (g *gobgpLogger) Debug(msg string, f gobgplog.Fields) { g.log(slog.LevelDebug-4, msg, f) }
 
 func (g *gobgpLogger) SetLevel(level gobgplog.LogLevel) { g.level = level }

@@ -42,6 +42,9 @@ type PeerStatus struct {
 	Description string
 	State       string // idle, connect, active, opensent, openconfirm, established
 	Since       time.Time
+	// LastError is why the session last left Established (GoBGP's reason,
+	// e.g. a NOTIFICATION sent or received, or the hold timer).
+	LastError string
 }
 
 // Established reports whether the session is up.

@@ -259,7 +259,7 @@ func peerMessage(cfg *config.Config, pc config.Peer, d announcer.PeerDetail) *pb
 		State: peerState(d.State), Since: timestamp(d.Since), Internal: pc.Internal(cfg.BGP.ASN),
 		RouterId: d.RouterID, Sent: messageCounts(d.Sent), Received: messageCounts(d.Received),
 		PrefixesSent: d.PrefixesSent, PrefixesReceived: d.PrefixesReceived, PrefixesAccepted: d.PrefixesAccepted,
-		Flaps: d.Flaps,
+		Flaps: d.Flaps, LastError: d.LastError,
 	}
 	for _, f := range pc.Families {
 		out.Families = append(out.Families, string(f))
