@@ -32,7 +32,7 @@ type Options struct {
 // Observer is told of VIP transitions. Its methods are called from the loop
 // and must not block.
 type Observer interface {
-	VIPStateChanged(vip string, from, to routes.State)
+	VIPStateChanged(vip string, from, to routes.State, reason string)
 }
 
 // Announcer runs the reconcile loop. One goroutine (Run) owns the check
@@ -262,7 +262,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 		prev[st.Name] = from
 		l.states[st.Name] = *st
 		if l.opts.Observer != nil {
-			l.opts.Observer.VIPStateChanged(st.Name, from, st.State)
+			l.opts.Observer.VIPStateChanged(st.Name, from, st.State, st.Reason)
 		}
 		lvl := slog.LevelInfo
 		if !st.State.Announced() && seen {

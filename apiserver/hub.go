@@ -60,9 +60,9 @@ var _ announcer.Observer = (*Hub)(nil)
 
 // VIPStateChanged records a VIP transition (announcer.Observer). from is
 // "none" for a VIP's first state.
-func (h *Hub) VIPStateChanged(vip string, from, to routes.State) {
+func (h *Hub) VIPStateChanged(vip string, from, to routes.State, reason string) {
 	h.add(&pb.Event{Kind: &pb.Event_Vip{Vip: &pb.VIPTransition{
-		Vip: vip, From: vipState(from), To: vipState(to),
+		Vip: vip, From: vipState(from), To: vipState(to), Reason: reason,
 	}}})
 }
 

@@ -24,13 +24,13 @@ func TestHubKeepsTheLastEvents(t *testing.T) {
 		t.Fatalf("empty hub has %v", got)
 	}
 	for range 3 {
-		h.VIPStateChanged("web", "up", "down")
+		h.VIPStateChanged("web", "up", "down", "")
 	}
 	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Errorf("before wrapping: %v", got)
 	}
 	for range 3 {
-		h.VIPStateChanged("web", "down", "up")
+		h.VIPStateChanged("web", "down", "up", "")
 	}
 	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{3, 4, 5, 6}) {
 		t.Errorf("after wrapping: %v, want the last 4", got)
@@ -42,10 +42,10 @@ func TestHubKeepsTheLastEvents(t *testing.T) {
 
 func TestHubSubscribeMissesNothing(t *testing.T) {
 	h := NewHub(0)
-	h.VIPStateChanged("web", "none", "up")
+	h.VIPStateChanged("web", "none", "up", "")
 	hist, ch, cancel := h.Subscribe(0)
 	defer cancel()
-	h.VIPStateChanged("web", "up", "down")
+	h.VIPStateChanged("web", "up", "down", "")
 	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusUp})
 	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusDown, Last: health.Result{Err: "refused", Kind: health.KindFail}})
 	got := seqs(hist)
@@ -71,7 +71,7 @@ func TestHubCutsOffASlowWatcher(t *testing.T) {
 	_, ch, cancel := h.Subscribe(0)
 	defer cancel()
 	for range subscriberBuffer + 1 {
-		h.VIPStateChanged("web", "up", "down") // must not block
+		h.VIPStateChanged("web", "up", "down", "") // must not block
 	}
 	n := 0
 	for range ch {

@@ -86,7 +86,7 @@ func New(reg prometheus.Registerer, version string, src Sources) *Metrics {
 }
 
 // VIPStateChanged counts a VIP transition.
-func (m *Metrics) VIPStateChanged(vip string, from, to routes.State) {
+func (m *Metrics) VIPStateChanged(vip string, from, to routes.State, reason string) {
 	m.vipTransitions.WithLabelValues(vip, string(to)).Inc()
 }
 

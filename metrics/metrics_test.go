@@ -49,7 +49,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *announcer.Snapshot)
 
 func TestMetricsLint(t *testing.T) {
 	reg, m, _ := fixture(t)
-	m.VIPStateChanged("web", routes.StateDown, routes.StateUp)
+	m.VIPStateChanged("web", routes.StateDown, routes.StateUp, "")
 	m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: 3 * time.Millisecond})
 	m.PeerStateChanged(announcer.PeerStatus{Address: peer, State: "established"})
 	m.ConfigLoaded(true, time.Now())
@@ -115,9 +115,9 @@ anycastd_peer_prefixes_advertised{peer="198.18.1.1"} 0
 
 func TestEventCounters(t *testing.T) {
 	_, m, _ := fixture(t)
-	m.VIPStateChanged("web", "none", routes.StateDown)
-	m.VIPStateChanged("web", routes.StateDown, routes.StateUp)
-	m.VIPStateChanged("web", routes.StateUp, routes.StateDown)
+	m.VIPStateChanged("web", "none", routes.StateDown, "")
+	m.VIPStateChanged("web", routes.StateDown, routes.StateUp, "")
+	m.VIPStateChanged("web", routes.StateUp, routes.StateDown, "")
 	if got := testutil.ToFloat64(m.vipTransitions.WithLabelValues("web", "down")); got != 2 {
 		t.Errorf("transitions to down = %v, want 2", got)
 	}

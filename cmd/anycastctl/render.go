@@ -267,6 +267,7 @@ func eventLine(ev *pb.Event) string {
 	switch k := ev.Kind.(type) {
 	case *pb.Event_Vip:
 		kind, name, from, to = "vip", k.Vip.Vip, vipState(k.Vip.From), vipState(k.Vip.To)
+		detail = k.Vip.Reason
 	case *pb.Event_Check:
 		kind, name, from, to = "check", k.Check.Check, checkStatus(k.Check.From), checkStatus(k.Check.To)
 		detail = lastResult(k.Check.Last)

@@ -16,9 +16,9 @@ import (
 // the API's event hub), in order.
 type vipObservers []announcer.Observer
 
-func (o vipObservers) VIPStateChanged(vip string, from, to routes.State) {
+func (o vipObservers) VIPStateChanged(vip string, from, to routes.State, reason string) {
 	for _, x := range o {
-		x.VIPStateChanged(vip, from, to)
+		x.VIPStateChanged(vip, from, to, reason)
 	}
 }
 

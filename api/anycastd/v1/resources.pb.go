@@ -1528,8 +1528,11 @@ type VIPTransition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Vip   string                 `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
 	// UNSPECIFIED for the first state after start.
-	From          VIPState `protobuf:"varint,2,opt,name=from,proto3,enum=anycastd.v1.VIPState" json:"from,omitempty"`
-	To            VIPState `protobuf:"varint,3,opt,name=to,proto3,enum=anycastd.v1.VIPState" json:"to,omitempty"`
+	From VIPState `protobuf:"varint,2,opt,name=from,proto3,enum=anycastd.v1.VIPState" json:"from,omitempty"`
+	To   VIPState `protobuf:"varint,3,opt,name=to,proto3,enum=anycastd.v1.VIPState" json:"to,omitempty"`
+	// Why it is in its new state, e.g. "0 of 1 checks passing, 1 required:
+	// web is down (status 503, want 200-299)".
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1583,6 +1586,13 @@ func (x *VIPTransition) GetTo() VIPState {
 		return x.To
 	}
 	return VIPState_VIP_STATE_UNSPECIFIED
+}
+
+func (x *VIPTransition) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 // CheckTransition: a check changed status.
@@ -1847,11 +1857,12 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x03vip\x18\x03 \x01(\v2\x1a.anycastd.v1.VIPTransitionH\x00R\x03vip\x124\n" +
 	"\x05check\x18\x04 \x01(\v2\x1c.anycastd.v1.CheckTransitionH\x00R\x05check\x121\n" +
 	"\x04peer\x18\x05 \x01(\v2\x1b.anycastd.v1.PeerTransitionH\x00R\x04peerB\x06\n" +
-	"\x04kind\"s\n" +
+	"\x04kind\"\x8b\x01\n" +
 	"\rVIPTransition\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12)\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x04from\x12%\n" +
-	"\x02to\x18\x03 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x02to\"\xad\x01\n" +
+	"\x02to\x18\x03 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x02to\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xad\x01\n" +
 	"\x0fCheckTransition\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12,\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x18.anycastd.v1.CheckStatusR\x04from\x12(\n" +
