@@ -66,6 +66,9 @@ func TestReloadAddsVIPAndChangesAttributesWithoutResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip4b]; return !ok }, "removed VIP withdrawn", nil)
+	if _, ok := r.Received(t)[vip4]; !ok {
+		t.Error("withdrawing the removed VIP also withdrew the other one")
+	}
 
 	refused := clone(removed)
 	refused.BGP.ASN = 65009

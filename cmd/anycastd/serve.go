@@ -73,7 +73,11 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 		hub.PeerStateChanged(p) // API
 	})
 	checks = health.NewManager(logger, checkPublishers(hub.CheckChanged, ann.Publish)) // API: hub.CheckChanged
-	checks.OnResult(m.ProbeResult)
+	if cfg.Metrics.Listen != "" {
+		// Per-check series cost memory (about 3 KB a check); only keep them
+		// when someone can scrape them.
+		checks.OnResult(m.ProbeResult)
+	}
 	reload := func(ctx context.Context) error { return reloadConfig(ctx, logger, path, ann, checks, m) }
 
 	if cfg.Metrics.Listen != "" {
