@@ -29,7 +29,7 @@ type GoBGP struct {
 
 	mu       sync.Mutex
 	paths    map[netip.Prefix]*api.Path // announced paths, for DeletePath
-	lastDown map[netip.Addr]string   // why each session last left Established
+	lastDown map[netip.Addr]string      // why each session last left Established
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
