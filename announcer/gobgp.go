@@ -2,25 +2,25 @@ package announcer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	gobgpmetrics "github.com/osrg/gobgp/v3/pkg/metrics"
-	"github.com/osrg/gobgp/v3/pkg/server"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgpmetrics "github.com/osrg/gobgp/v4/pkg/metrics"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/routes"
 )
 
-// GoBGP is the Speaker backed by an embedded GoBGP v3 server. It is the only
+// GoBGP is the Speaker backed by an embedded GoBGP v4 server. It is the only
 // code in anycastd that imports gobgp's pkg/server.
 type GoBGP struct {
 	logger   *slog.Logger
@@ -28,14 +28,16 @@ type GoBGP struct {
 	localASN uint32
 
 	mu       sync.Mutex
-	paths    map[netip.Prefix]*api.Path // announced paths, for DeletePath
-	lastDown map[netip.Addr]string      // why each session last left Established
+	paths    map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
+	lastDown map[netip.Addr]string          // why each session last went down or was refused
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 	onPeer    func(PeerStatus)
-	md5       atomic.Pointer[map[netip.Addr]bool] // peers with a TCP MD5 password, for log hints
-	gen       int                                 // generation of the installed export policy
+	peerCfg   atomic.Pointer[map[netip.Addr]config.Peer] // configured peers, for log hints and limits
+	gen       int                                        // generation of the installed export policy
+
+	limits limitState // sessions closed for too many prefixes (gobgp_peers.go)
 }
 
 // OnPeerState registers f to be told of every session state change. Call it
@@ -45,23 +47,15 @@ func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
 // passed to it at the level GoBGP gives them.
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*api.Path), lastDown: make(map[netip.Addr]string)}
-	gl := newGoBGPLogger(logger.With("component", "gobgp"))
-	gl.peerDown = g.recordPeerDown
-	g.s = server.NewBgpServer(server.LoggerOption(gl))
-	// In GoBGP v3 Serve never returns, even after StopBgp: this one goroutine
-	// outlives the speaker.
+	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path), lastDown: make(map[netip.Addr]string)}
+	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp")), nil))
+	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
 	return g
 }
 
-// recordPeerDown keeps why a session went down (GoBGP's fsm goroutine calls
-// it just before the state change is published).
-func (g *GoBGP) recordPeerDown(peer, reason string) {
-	addr, err := netip.ParseAddr(peer)
-	if err != nil {
-		return
-	}
+// recordDown keeps why a session went down or was refused.
+func (g *GoBGP) recordDown(addr netip.Addr, reason string) {
 	g.mu.Lock()
 	g.lastDown[addr] = reason
 	g.mu.Unlock()
@@ -100,7 +94,7 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 
-	g.setMD5(cfg)
+	g.setPeers(cfg)
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stopWatch, g.watchDone = cancel, make(chan struct{})
 	go g.watchPeers(wctx)
@@ -142,12 +136,13 @@ func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config, gen int
 	return nil
 }
 
-func (g *GoBGP) setMD5(cfg *config.Config) {
-	m := make(map[netip.Addr]bool, len(cfg.BGP.Peers))
+// setPeers records the configured peers for the event watcher.
+func (g *GoBGP) setPeers(cfg *config.Config) {
+	m := make(map[netip.Addr]config.Peer, len(cfg.BGP.Peers))
 	for _, p := range cfg.BGP.Peers {
-		m[p.Address] = p.Password != ""
+		m[p.Address] = p
 	}
-	g.md5.Store(&m)
+	g.peerCfg.Store(&m)
 }
 
 func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
@@ -180,13 +175,24 @@ func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
 		peer.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.MultihopTTL)}
 	}
 	for _, f := range p.Families {
-		fam := familyIPv4
-		if f == config.FamilyIPv6 {
-			fam = familyIPv6
+		fam := apiFamily(f)
+		a := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}
+		if p.MaxReceivedPrefixes > 0 {
+			// GoBGP counts the peer's Adj-RIB-In after each UPDATE; above the
+			// limit it sends CEASE/Maximum Number of Prefixes Reached and
+			// keeps the session administratively down (see onPrefixLimit).
+			a.PrefixLimits = &api.PrefixLimit{Family: fam, MaxPrefixes: p.MaxReceivedPrefixes}
 		}
-		peer.AfiSafis = append(peer.AfiSafis, &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}})
+		peer.AfiSafis = append(peer.AfiSafis, a)
 	}
 	return peer
+}
+
+func apiFamily(f config.Family) *api.Family {
+	if f == config.FamilyIPv6 {
+		return &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+	}
+	return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 }
 
 // Announce implements Speaker. AddPath on a prefix that is already announced
@@ -196,7 +202,7 @@ func (g *GoBGP) Announce(ctx context.Context, r routes.Route) error {
 	if err != nil {
 		return fmt.Errorf("building path for %s: %w", r.Prefix, err)
 	}
-	if _, err := g.s.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path}); err != nil {
+	if _, err := g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
 	}
 	g.mu.Lock()
@@ -216,9 +222,7 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	if path == nil {
 		return nil
 	}
-	if err := g.s.DeletePath(ctx, &api.DeletePathRequest{
-		TableType: api.TableType_GLOBAL, Family: familyOf(prefix), Path: path,
-	}); err != nil {
+	if err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}}); err != nil {
 		return fmt.Errorf("withdrawing %s: %w", prefix, err)
 	}
 	g.mu.Lock()
@@ -233,7 +237,7 @@ func (g *GoBGP) SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error) 
 	out := make(map[netip.Addr]uint64)
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		s := p.GetState()
-		if s == nil || s.SessionState != api.PeerState_ESTABLISHED {
+		if s == nil || s.SessionState != api.PeerState_SESSION_STATE_ESTABLISHED {
 			return
 		}
 		addr, err := netip.ParseAddr(s.NeighborAddress)
@@ -262,6 +266,26 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	return out, nil
 }
 
+// sessionStates names GoBGP's session states as RFC 4271 §8.2.2 does, in
+// lower case.
+var sessionStates = map[api.PeerState_SessionState]string{
+	api.PeerState_SESSION_STATE_IDLE:        "idle",
+	api.PeerState_SESSION_STATE_CONNECT:     "connect",
+	api.PeerState_SESSION_STATE_ACTIVE:      "active",
+	api.PeerState_SESSION_STATE_OPENSENT:    "opensent",
+	api.PeerState_SESSION_STATE_OPENCONFIRM: "openconfirm",
+	api.PeerState_SESSION_STATE_ESTABLISHED: "established",
+}
+
+var fsmStates = map[bgp.FSMState]string{
+	bgp.BGP_FSM_IDLE:        "idle",
+	bgp.BGP_FSM_CONNECT:     "connect",
+	bgp.BGP_FSM_ACTIVE:      "active",
+	bgp.BGP_FSM_OPENSENT:    "opensent",
+	bgp.BGP_FSM_OPENCONFIRM: "openconfirm",
+	bgp.BGP_FSM_ESTABLISHED: "established",
+}
+
 func peerStatus(p *api.Peer) PeerStatus {
 	st := PeerStatus{}
 	if c := p.GetConf(); c != nil {
@@ -270,7 +294,7 @@ func peerStatus(p *api.Peer) PeerStatus {
 		st.Description = c.Description
 	}
 	if s := p.GetState(); s != nil {
-		st.State = strings.ToLower(s.SessionState.String())
+		st.State = sessionStates[s.SessionState]
 		if !st.Address.IsValid() {
 			st.Address, _ = netip.ParseAddr(s.NeighborAddress)
 		}
@@ -285,61 +309,16 @@ func peerStatus(p *api.Peer) PeerStatus {
 	return st
 }
 
-// watchPeers logs every session state change: coming up at info, going
-// down at warn, and a session with TCP MD5 that never got past "active" at
-// warn with a hint, since a wrong password shows no other sign (the router
-// drops the segments silently). The WatchEvent callback must not block.
-func (g *GoBGP) watchPeers(ctx context.Context) {
-	defer close(g.watchDone)
-	last := make(map[netip.Addr]string)
-	wasUp := make(map[netip.Addr]bool)
-	err := g.s.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, func(r *api.WatchEventResponse) {
-		ev := r.GetPeer()
-		if ev == nil || ev.Type != api.WatchEventResponse_PeerEvent_STATE || ev.Peer == nil {
-			return
-		}
-		st := peerStatus(ev.Peer)
-		prev := last[st.Address]
-		if prev == st.State {
-			return
-		}
-		last[st.Address] = st.State
-		if g.onPeer != nil {
-			g.onPeer(st)
-		}
-		attrs := []any{"peer", st.Address.String(), "asn", st.ASN, "state", st.State}
-		switch {
-		case st.Established():
-			wasUp[st.Address] = true
-			g.logger.Info("BGP session established", attrs...)
-		case prev == "established":
-			g.logger.Warn("BGP session lost; the router withdraws this node's routes",
-				append(attrs, "from", prev, "reason", g.lastError(st.Address))...)
-		case st.State == "active" && (*g.md5.Load())[st.Address] && !wasUp[st.Address]:
-			g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
-				attrs...)
-		default:
-			g.logger.Info("BGP session state", attrs...)
-		}
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		g.logger.Error("watching BGP peers failed", "err", err)
-		return
-	}
-	<-ctx.Done()
-}
-
-// Stop implements Speaker.
+// Stop implements Speaker: it closes every session (CEASE, Peer
+// De-configured) and stops the instance, its Serve goroutine included.
 func (g *GoBGP) Stop(ctx context.Context) error {
-	err := g.s.StopBgp(ctx, &api.StopBgpRequest{})
+	g.s.Stop()
 	if g.stopWatch != nil {
 		g.stopWatch()
 		<-g.watchDone
 		g.stopWatch = nil
 	}
-	if err != nil {
-		return fmt.Errorf("stopping BGP: %w", err)
-	}
+	g.stopRestarts()
 	return nil
 }
 

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"google.golang.org/protobuf/types/known/anypb"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -37,6 +37,11 @@ type PeerDetail struct {
 	PrefixesSent, PrefixesReceived, PrefixesAccepted uint64
 	Flaps                                            uint32        // times the session went down after Established
 	HoldTime                                         time.Duration // negotiated; 0 unless established
+	// MaxReceivedPrefixes is the limit per family (0: none).
+	MaxReceivedPrefixes uint32
+	// MaxPrefixesExceeded counts the times the session was closed for
+	// exceeding MaxReceivedPrefixes since anycastd started.
+	MaxPrefixesExceeded uint64
 }
 
 // PeerDetails returns every configured session with its message and prefix
@@ -46,6 +51,7 @@ func (g *GoBGP) PeerDetails(ctx context.Context) ([]PeerDetail, error) {
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
 		d := PeerDetail{PeerStatus: peerStatus(p)}
 		d.LastError = g.lastError(d.Address)
+		d.MaxPrefixesExceeded = g.exceededCount(d.Address)
 		if s := p.GetState(); s != nil {
 			d.RouterID = s.RouterId
 			d.Flaps = s.Flops
@@ -61,6 +67,7 @@ func (g *GoBGP) PeerDetails(ctx context.Context) ([]PeerDetail, error) {
 				continue
 			}
 			d.Families = append(d.Families, fam)
+			d.MaxReceivedPrefixes = a.GetPrefixLimits().GetMaxPrefixes()
 			if st := a.GetState(); st != nil {
 				d.PrefixesSent += st.Advertised
 				d.PrefixesReceived += st.Received
@@ -118,17 +125,17 @@ type AdvertisedRoute struct {
 func (g *GoBGP) AdvertisedRoutes(ctx context.Context, addr netip.Addr) ([]AdvertisedRoute, error) {
 	var out []AdvertisedRoute
 	var decodeErr error
-	for _, fam := range []*api.Family{familyIPv4, familyIPv6} {
-		err := g.s.ListPath(ctx, &api.ListPathRequest{
-			TableType: api.TableType_ADJ_OUT, Name: addr.String(), Family: fam,
-		}, func(d *api.Destination) {
-			for _, p := range d.GetPaths() {
-				if p.Filtered || p.IsWithdraw {
+	for _, fam := range []bgp.Family{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC} {
+		err := g.s.ListPath(apiutil.ListPathRequest{
+			TableType: api.TableType_TABLE_TYPE_ADJ_OUT, Name: addr.String(), Family: fam,
+		}, func(nlri bgp.NLRI, paths []*apiutil.Path) {
+			for _, p := range paths {
+				if p.Filtered || p.Withdrawal {
 					continue
 				}
-				r, err := advertisedRoute(d.Prefix, p)
+				r, err := advertisedRoute(nlri, p)
 				if err != nil {
-					decodeErr = fmt.Errorf("decoding route %s to %s: %w", d.Prefix, addr, err)
+					decodeErr = fmt.Errorf("decoding route %s to %s: %w", nlri, addr, err)
 					continue
 				}
 				out = append(out, r)
@@ -145,52 +152,48 @@ func (g *GoBGP) AdvertisedRoutes(ctx context.Context, addr netip.Addr) ([]Advert
 	return out, nil
 }
 
-func advertisedRoute(prefix string, p *api.Path) (AdvertisedRoute, error) {
+func advertisedRoute(nlri bgp.NLRI, p *apiutil.Path) (AdvertisedRoute, error) {
 	var r AdvertisedRoute
-	pfx, err := netip.ParsePrefix(prefix)
+	pfx, err := netip.ParsePrefix(nlri.String())
 	if err != nil {
 		return r, err
 	}
 	r.Prefix = pfx
-	for _, a := range p.GetPattrs() {
-		if err := r.addAttr(a); err != nil {
-			return r, err
-		}
+	for _, a := range p.Attrs {
+		r.addAttr(a)
 	}
 	return r, nil
 }
 
-func (r *AdvertisedRoute) addAttr(a *anypb.Any) error {
-	m, err := a.UnmarshalNew()
-	if err != nil {
-		return err
-	}
-	switch m := m.(type) {
-	case *api.OriginAttribute:
-		r.Origin = map[uint32]string{0: "igp", 1: "egp", 2: "incomplete"}[m.Origin]
-	case *api.NextHopAttribute:
-		r.NextHop = m.NextHop
-	case *api.MpReachNLRIAttribute:
-		r.NextHop = strings.Join(m.NextHops, ",")
-	case *api.AsPathAttribute:
-		for _, seg := range m.Segments {
-			r.ASPath = append(r.ASPath, seg.Numbers...)
+func (r *AdvertisedRoute) addAttr(a bgp.PathAttributeInterface) {
+	switch a := a.(type) {
+	case *bgp.PathAttributeOrigin:
+		r.Origin = map[uint8]string{0: "igp", 1: "egp", 2: "incomplete"}[a.Value]
+	case *bgp.PathAttributeNextHop:
+		r.NextHop = a.Value.String()
+	case *bgp.PathAttributeMpReachNLRI:
+		r.NextHop = a.Nexthop.String()
+		if a.LinkLocalNexthop.IsValid() {
+			r.NextHop += "," + a.LinkLocalNexthop.String()
 		}
-	case *api.MultiExitDiscAttribute:
-		v := m.Med
+	case *bgp.PathAttributeAsPath:
+		for _, seg := range a.Value {
+			r.ASPath = append(r.ASPath, seg.GetAS()...)
+		}
+	case *bgp.PathAttributeMultiExitDisc:
+		v := a.Value
 		r.MED = &v
-	case *api.LocalPrefAttribute:
-		v := m.LocalPref
+	case *bgp.PathAttributeLocalPref:
+		v := a.Value
 		r.LocalPref = &v
-	case *api.CommunitiesAttribute:
-		for _, c := range m.Communities {
+	case *bgp.PathAttributeCommunities:
+		for _, c := range a.Value {
 			r.Communities = append(r.Communities, config.Community(c))
 		}
-	case *api.LargeCommunitiesAttribute:
-		for _, c := range m.Communities {
+	case *bgp.PathAttributeLargeCommunities:
+		for _, c := range a.Values {
 			r.LargeCommunities = append(r.LargeCommunities,
-				config.LargeCommunity{Global: c.GlobalAdmin, Local1: c.LocalData1, Local2: c.LocalData2})
+				config.LargeCommunity{Global: c.ASN, Local1: c.LocalData1, Local2: c.LocalData2})
 		}
 	}
-	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	api "github.com/osrg/gobgp/v3/api"
+	api "github.com/osrg/gobgp/v4/api"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/anycastd/anycastd/config"
@@ -21,7 +21,7 @@ func (g *GoBGP) Reconfigure(ctx context.Context, old, new *config.Config) error 
 		return err
 	}
 	g.deleteGeneration(ctx, old, oldGen)
-	g.setMD5(new)
+	g.setPeers(new)
 
 	olds := make(map[string]*api.Peer)
 	for _, p := range old.BGP.Peers {

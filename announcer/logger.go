@@ -2,72 +2,69 @@ package announcer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"sort"
-
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 )
 
-// gobgpLogger adapts GoBGP's logger interface onto *slog.Logger. GoBGP's
-// Fatal and Panic are reachable from library code (bugs it detects): both are
-// logged at error level, then panic, as GoBGP expects them not to return.
-type gobgpLogger struct {
-	l     *slog.Logger
-	level gobgplog.LogLevel
-	// peerDown, if set, is told why a session left Established: GoBGP
-	// says so only in its "Peer Down" log line.
-	peerDown func(peer, reason string)
+// gobgpHandler is the slog.Handler GoBGP logs through. It keeps anycastd's
+// own lines the readable story at the default level:
+//
+//   - GoBGP's Info lines are routine session chatter: they go to Debug, and
+//     its Debug lines four steps further down.
+//   - Warnings that are harmless in anycastd's setup go to Debug (see
+//     demoted).
+//   - Warn and Error stay as they are.
+//
+// Session changes and their reasons reach the log from watchPeers, through
+// GoBGP's peer events, not from these lines.
+type gobgpHandler struct{ inner slog.Handler }
+
+// demoted lists GoBGP warnings that say nothing an operator can act on.
+// "cannot set TTL (255) for TCPListener": GoBGP tries to set IP_TTL on the
+// listener for GTSM peers before the socket is bound; anycastd never
+// configures GTSM (ttl-security), so the failure changes nothing.
+var demoted = map[string]bool{
+	"cannot set TTL (255) for TCPListener": true,
 }
 
-func newGoBGPLogger(l *slog.Logger) *gobgpLogger {
-	return &gobgpLogger{l: l, level: gobgplog.InfoLevel}
+func newGoBGPLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(gobgpHandler{inner: l.Handler()})
 }
 
-func (g *gobgpLogger) log(level slog.Level, msg string, fields gobgplog.Fields) {
-	if !g.l.Enabled(context.Background(), level) {
-		return
+func gobgpLevel(l slog.Level) slog.Level {
+	switch {
+	case l < slog.LevelInfo:
+		return l - 4
+	case l < slog.LevelWarn:
+		return slog.LevelDebug
 	}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	attrs := make([]slog.Attr, 0, len(keys))
-	for _, k := range keys {
-		attrs = append(attrs, slog.Any(k, fields[k]))
-	}
-	g.l.LogAttrs(context.Background(), level, msg, attrs...)
+	return l
 }
 
-func (g *gobgpLogger) Panic(msg string, f gobgplog.Fields) {
-	g.log(slog.LevelError, msg, f)
-	panic(fmt.Sprintf("gobgp: %s %v", msg, f))
-}
-
-func (g *gobgpLogger) Fatal(msg string, f gobgplog.Fields) {
-	g.log(slog.LevelError, msg, f)
-	panic(fmt.Sprintf("gobgp fatal: %s %v", msg, f))
-}
-
-func (g *gobgpLogger) Error(msg string, f gobgplog.Fields) { g.log(slog.LevelError, msg, f) }
-func (g *gobgpLogger) Warn(msg string, f gobgplog.Fields)  { g.log(slog.LevelWarn, msg, f) }
-
-// GoBGP's info messages are routine session chatter; they go to debug so that
-// anycastd's own lines stay the readable story at the default level.
-func (g *gobgpLogger) Info(msg string, f gobgplog.Fields) {
-	if msg == "Peer Down" && g.peerDown != nil {
-		g.peerDown(fmt.Sprint(f["Key"]), fmt.Sprint(f["Reason"]))
+func (h gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l >= slog.LevelWarn {
+		// A demoted warning is decided in Handle; Enabled cannot see it.
+		return h.inner.Enabled(ctx, slog.LevelDebug) || h.inner.Enabled(ctx, l)
 	}
-	g.log(slog.LevelDebug, msg, f)
+	return h.inner.Enabled(ctx, gobgpLevel(l))
 }
-func (g *gobgpLogger) Debug(msg string, f gobgplog.Fields) { g.log(slog.LevelDebug-4, msg, f) }
 
-func (g *gobgpLogger) SetLevel(level gobgplog.LogLevel) { g.level = level }
-func (g *gobgpLogger) GetLevel() gobgplog.LogLevel {
-	// GoBGP skips building debug fields when the level is below debug.
-	if g.l.Enabled(context.Background(), slog.LevelDebug-4) {
-		return gobgplog.DebugLevel
+func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
+	level := gobgpLevel(r.Level)
+	if r.Level >= slog.LevelWarn && r.Level < slog.LevelError && demoted[r.Message] {
+		level = slog.LevelDebug
 	}
-	return gobgplog.InfoLevel
+	if !h.inner.Enabled(ctx, level) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool { out.AddAttrs(a); return true })
+	return h.inner.Handle(ctx, out)
+}
+
+func (h gobgpHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return gobgpHandler{inner: h.inner.WithAttrs(as)}
+}
+
+func (h gobgpHandler) WithGroup(name string) slog.Handler {
+	return gobgpHandler{inner: h.inner.WithGroup(name)}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	api "github.com/osrg/gobgp/v3/api"
+	api "github.com/osrg/gobgp/v4/api"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -55,18 +55,18 @@ func buildPolicies(cfg *config.Config, gen int) policyPlan {
 	var plan policyPlan
 	famSets := map[config.Family]string{}
 	if len(v4) > 0 {
-		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv4 + sfx, Prefixes: v4})
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: setVIPsIPv4 + sfx, Prefixes: v4})
 		famSets[config.FamilyIPv4] = setVIPsIPv4 + sfx
 	}
 	if len(v6) > 0 {
-		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: setVIPsIPv6 + sfx, Prefixes: v6})
+		plan.sets = append(plan.sets, &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: setVIPsIPv6 + sfx, Prefixes: v6})
 		famSets[config.FamilyIPv6] = setVIPsIPv6 + sfx
 	}
 
 	plan.import_ = &api.Policy{Name: policyImport, Statements: []*api.Statement{{
 		Name:       stmtImportAll,
 		Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
-		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
 	}}}
 
 	plan.export = &api.Policy{Name: policyExport + sfx}
@@ -82,18 +82,18 @@ func buildPolicies(cfg *config.Config, gen int) policyPlan {
 			nset := fmt.Sprintf("anycastd-peer-%d%s", i, sfx)
 			if !hasSet(plan.sets, nset) {
 				plan.sets = append(plan.sets, &api.DefinedSet{
-					DefinedType: api.DefinedType_NEIGHBOR, Name: nset,
+					DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: nset,
 					List: []string{netip.PrefixFrom(p.Address, p.Address.BitLen()).String()},
 				})
 			}
 			plan.export.Statements = append(plan.export.Statements, &api.Statement{
 				Name: fmt.Sprintf("anycastd-nexthop-%d-%s%s", i, nh.fam, sfx),
 				Conditions: &api.Conditions{
-					PrefixSet:   &api.MatchSet{Type: api.MatchSet_ANY, Name: set},
-					NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: nset},
+					PrefixSet:   &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: set},
+					NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: nset},
 				},
 				Actions: &api.Actions{
-					RouteAction: api.RouteAction_ACCEPT,
+					RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
 					Nexthop:     &api.NexthopAction{Address: nh.addr.String()},
 				},
 			})
@@ -106,14 +106,14 @@ func buildPolicies(cfg *config.Config, gen int) policyPlan {
 		}
 		plan.export.Statements = append(plan.export.Statements, &api.Statement{
 			Name:       "anycastd-export-" + string(fam) + sfx,
-			Conditions: &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: set}},
-			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+			Conditions: &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: set}},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
 		})
 	}
 
 	plan.assigned = []*api.PolicyAssignment{
-		{Name: "global", Direction: api.PolicyDirection_IMPORT, Policies: []*api.Policy{{Name: policyImport}}, DefaultAction: api.RouteAction_REJECT},
-		{Name: "global", Direction: api.PolicyDirection_EXPORT, Policies: []*api.Policy{{Name: policyExport + sfx}}, DefaultAction: api.RouteAction_REJECT},
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT, Policies: []*api.Policy{{Name: policyImport}}, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT},
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, Policies: []*api.Policy{{Name: policyExport + sfx}}, DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT},
 	}
 	return plan
 }

@@ -65,6 +65,8 @@ type rawPeer struct {
 	Families          any `toml:"families"`
 	NextHopIPv4       any `toml:"next_hop_ipv4"`
 	NextHopIPv6       any `toml:"next_hop_ipv6"`
+	MaxReceived       any `toml:"max_received_prefixes"`
+	MaxReceivedRetry  any `toml:"max_received_prefixes_restart"`
 }
 
 type rawInterface struct {

@@ -64,7 +64,18 @@ type Peer struct {
 	// session, IPv6 routes). IPv6 routes over an IPv4 session need NextHopIPv6.
 	NextHopIPv4 netip.Addr
 	NextHopIPv6 netip.Addr
-	Line        int // line of the [[bgp.peer]] header in the file, 0 if unknown
+	// MaxReceivedPrefixes bounds the prefixes a peer may send per family
+	// (default 1000; 0: no limit). anycastd accepts no routes, but the
+	// speaker keeps every received path (about 1 KB each) until the
+	// session ends. One more than this closes the session with a CEASE
+	// NOTIFICATION, subcode 1 "Maximum Number of Prefixes Reached"
+	// (RFC 4486 §4); the session stays down for MaxReceivedRestart.
+	MaxReceivedPrefixes uint32
+	// MaxReceivedRestart is how long a session closed for too many prefixes
+	// stays down before anycastd lets it come up again (default 5m; 0:
+	// until the next reload that changes the peer, or a restart).
+	MaxReceivedRestart time.Duration
+	Line               int // line of the [[bgp.peer]] header in the file, 0 if unknown
 }
 
 // Internal reports whether the session is iBGP.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -14,21 +15,26 @@ import (
 // to a third of the hold time (whole seconds), a check's timeout to half its
 // interval, at most DefaultCheckTimeoutMax.
 const (
-	DefaultListenPort      = 179
-	DefaultPeerPort        = 179
-	DefaultHoldTime        = 9 * time.Second
-	DefaultConnectRetry    = 5 * time.Second
-	DefaultInterfaceName   = "lo"
-	DefaultStateDir        = "/run/anycastd"
-	DefaultAPIListen       = "unix:///run/anycastd/api.sock"
-	DefaultMetricsListen   = "127.0.0.1:9479"
-	DefaultLogFormat       = "text"
-	DefaultLogLevel        = "info"
-	DefaultCheckInterval   = time.Second
-	DefaultCheckTimeoutMax = time.Second
-	DefaultCheckRise       = 3
-	DefaultCheckFall       = 3
-	DefaultHTTPMethod      = "GET"
+	DefaultListenPort   = 179
+	DefaultPeerPort     = 179
+	DefaultHoldTime     = 9 * time.Second
+	DefaultConnectRetry = 5 * time.Second
+	// DefaultMaxReceivedPrefixes: a router that sends more than a handful
+	// of routes to anycastd is misconfigured; 1000 per family costs at most
+	// about 1 MB.
+	DefaultMaxReceivedPrefixes = 1000
+	DefaultMaxReceivedRestart  = 5 * time.Minute
+	DefaultInterfaceName       = "lo"
+	DefaultStateDir            = "/run/anycastd"
+	DefaultAPIListen           = "unix:///run/anycastd/api.sock"
+	DefaultMetricsListen       = "127.0.0.1:9479"
+	DefaultLogFormat           = "text"
+	DefaultLogLevel            = "info"
+	DefaultCheckInterval       = time.Second
+	DefaultCheckTimeoutMax     = time.Second
+	DefaultCheckRise           = 3
+	DefaultCheckFall           = 3
+	DefaultHTTPMethod          = "GET"
 )
 
 // Limits.
@@ -285,6 +291,17 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 				p.Families = append(p.Families, f)
 			}
 		}
+	}
+	p.MaxReceivedPrefixes = DefaultMaxReceivedPrefixes
+	if x, ok := s.integer("max_received_prefixes", r.MaxReceived, 0, math.MaxUint32); ok {
+		p.MaxReceivedPrefixes = uint32(x)
+	}
+	p.MaxReceivedRestart = DefaultMaxReceivedRestart
+	if d, ok := s.seconds("max_received_prefixes_restart", r.MaxReceivedRetry); ok {
+		if d < 0 {
+			s.keyErr("max_received_prefixes_restart", "must not be negative, got %s", secs(d))
+		}
+		p.MaxReceivedRestart = d
 	}
 	if a, ok := s.addr("next_hop_ipv4", r.NextHopIPv4); ok {
 		if !a.Is4() {

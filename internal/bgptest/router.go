@@ -15,12 +15,10 @@ import (
 	"testing"
 	"time"
 
-	api "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
-	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
-	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
-	"google.golang.org/protobuf/types/known/anypb"
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
 // Router is a GoBGP instance playing a router.
@@ -59,7 +57,7 @@ func FreePort(t testing.TB, addr netip.Addr) int {
 func Start(t testing.TB, asn uint32, routerID string, addr netip.Addr) *Router {
 	t.Helper()
 	port := FreePort(t, addr)
-	s := server.NewBgpServer(server.LoggerOption(quiet{}))
+	s := server.NewBgpServer(server.LoggerOption(DiscardLogger, nil))
 	go s.Serve()
 	ctx := context.Background()
 	err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
@@ -73,9 +71,8 @@ func Start(t testing.TB, asn uint32, routerID string, addr netip.Addr) *Router {
 	return r
 }
 
-// Stop closes the router's sessions and listener. GoBGP's Serve goroutine
-// stays behind (it never returns in v3).
-func (r *Router) Stop() { _ = r.s.StopBgp(context.Background(), &api.StopBgpRequest{}) }
+// Stop closes the router's sessions and listener and stops the instance.
+func (r *Router) Stop() { r.s.Stop() }
 
 // AddPeer configures a passive session towards addr/asn carrying both
 // unicast families.
@@ -98,18 +95,18 @@ func (r *Router) AddPeer(t testing.TB, addr netip.Addr, asn uint32) {
 // Originate makes the router announce prefix itself (to every peer).
 func (r *Router) Originate(t testing.TB, prefix netip.Prefix) {
 	t.Helper()
-	nlri, _ := anypb.New(&api.IPAddressPrefix{Prefix: prefix.Addr().String(), PrefixLen: uint32(prefix.Bits())})
-	origin, _ := anypb.New(&api.OriginAttribute{Origin: 0})
-	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
-	var nh *anypb.Any
+	nlri, _ := bgp.NewIPAddrPrefix(prefix)
+	fam := bgp.RF_IPv4_UC
+	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(0)}
 	if prefix.Addr().Is4() {
-		nh, _ = anypb.New(&api.NextHopAttribute{NextHop: r.Addr.String()})
+		nh, _ := bgp.NewPathAttributeNextHop(r.Addr)
+		attrs = append(attrs, nh)
 	} else {
-		fam = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
-		nh, _ = anypb.New(&api.MpReachNLRIAttribute{Family: fam, NextHops: []string{"2001:db8:ffff::1"}, Nlris: []*anypb.Any{nlri}})
+		fam = bgp.RF_IPv6_UC
+		mp, _ := bgp.NewPathAttributeMpReachNLRI(fam, []bgp.PathNLRI{{NLRI: nlri}}, netip.MustParseAddr("2001:db8:ffff::1"))
+		attrs = append(attrs, mp)
 	}
-	_, err := r.s.AddPath(context.Background(), &api.AddPathRequest{Path: &api.Path{Family: fam, Nlri: nlri, Pattrs: []*anypb.Any{origin, nh}}})
-	if err != nil {
+	if _, err := r.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{{Family: fam, Nlri: nlri, Attrs: attrs}}}); err != nil {
 		t.Fatalf("originating %s: %v", prefix, err)
 	}
 }
@@ -119,19 +116,16 @@ func (r *Router) Originate(t testing.TB, prefix netip.Prefix) {
 func (r *Router) Routes(t testing.TB) map[netip.Prefix]Route {
 	t.Helper()
 	out := make(map[netip.Prefix]Route)
-	for _, fam := range []*api.Family{
-		{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
-		{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST},
-	} {
-		err := r.s.ListPath(context.Background(), &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: fam},
-			func(d *api.Destination) {
-				for _, p := range d.Paths {
+	for _, fam := range []bgp.Family{bgp.RF_IPv4_UC, bgp.RF_IPv6_UC} {
+		err := r.s.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: fam},
+			func(nlri bgp.NLRI, paths []*apiutil.Path) {
+				for _, p := range paths {
 					if !p.Best {
 						continue
 					}
-					rt, err := toRoute(p)
+					rt, err := toRoute(nlri, p)
 					if err != nil {
-						t.Errorf("decoding path %s: %v", d.Prefix, err)
+						t.Errorf("decoding path %s: %v", nlri, err)
 						return
 					}
 					out[rt.Prefix] = rt
@@ -156,24 +150,16 @@ func (r *Router) Received(t testing.TB) map[netip.Prefix]Route {
 	return out
 }
 
-func toRoute(p *api.Path) (Route, error) {
-	nlri, err := apiutil.GetNativeNlri(p)
-	if err != nil {
-		return Route{}, err
-	}
+func toRoute(nlri bgp.NLRI, p *apiutil.Path) (Route, error) {
 	pfx, err := netip.ParsePrefix(nlri.String())
 	if err != nil {
 		return Route{}, err
 	}
 	rt := Route{Prefix: pfx}
-	if p.IsFromExternal || p.SourceAsn != 0 { // learned from a peer, not originated
-		rt.From = p.NeighborIp
+	if p.IsFromExternal || p.PeerASN != 0 { // learned from a peer, not originated
+		rt.From = p.PeerAddress.String()
 	}
-	attrs, err := apiutil.GetNativePathAttributes(p)
-	if err != nil {
-		return Route{}, err
-	}
-	for _, a := range attrs {
+	for _, a := range p.Attrs {
 		switch a := a.(type) {
 		case *bgp.PathAttributeNextHop:
 			rt.NextHop = a.Value.String()
@@ -209,9 +195,9 @@ func (r *Router) PeerState(t testing.TB, addr netip.Addr) (state string, updates
 	err := r.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
 		if s := p.GetState(); s != nil {
 			state = map[api.PeerState_SessionState]string{
-				api.PeerState_ESTABLISHED: "established", api.PeerState_IDLE: "idle",
-				api.PeerState_ACTIVE: "active", api.PeerState_CONNECT: "connect",
-				api.PeerState_OPENSENT: "opensent", api.PeerState_OPENCONFIRM: "openconfirm",
+				api.PeerState_SESSION_STATE_ESTABLISHED: "established", api.PeerState_SESSION_STATE_IDLE: "idle",
+				api.PeerState_SESSION_STATE_ACTIVE: "active", api.PeerState_SESSION_STATE_CONNECT: "connect",
+				api.PeerState_SESSION_STATE_OPENSENT: "opensent", api.PeerState_SESSION_STATE_OPENCONFIRM: "openconfirm",
 			}[s.SessionState]
 			if m := s.GetMessages().GetReceived(); m != nil {
 				updates = m.Update
@@ -256,18 +242,6 @@ func Prefixes(m map[netip.Prefix]Route) []string {
 
 // Itoa is strconv.Itoa, for building configs in tests.
 func Itoa(i int) string { return strconv.Itoa(i) }
-
-// quiet discards GoBGP's logs.
-type quiet struct{}
-
-func (quiet) Panic(msg string, f gobgplog.Fields) { panic(msg) }
-func (quiet) Fatal(msg string, f gobgplog.Fields) { panic(msg) }
-func (quiet) Error(string, gobgplog.Fields)       {}
-func (quiet) Warn(string, gobgplog.Fields)        {}
-func (quiet) Info(string, gobgplog.Fields)        {}
-func (quiet) Debug(string, gobgplog.Fields)       {}
-func (quiet) SetLevel(gobgplog.LogLevel)          {}
-func (quiet) GetLevel() gobgplog.LogLevel         { return gobgplog.ErrorLevel }
 
 // DiscardLogger is a slog logger that writes nowhere.
 var DiscardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
