@@ -258,6 +258,7 @@ func (g *GoBGP) Peers(ctx context.Context) ([]PeerStatus, error) {
 	err := g.s.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
 		st := peerStatus(p)
 		st.LastError = g.lastError(st.Address)
+		st.MaxPrefixesExceeded = g.exceededCount(st.Address)
 		out = append(out, st)
 	})
 	if err != nil {

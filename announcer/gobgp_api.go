@@ -39,9 +39,6 @@ type PeerDetail struct {
 	HoldTime                                         time.Duration // negotiated; 0 unless established
 	// MaxReceivedPrefixes is the limit per family (0: none).
 	MaxReceivedPrefixes uint32
-	// MaxPrefixesExceeded counts the times the session was closed for
-	// exceeding MaxReceivedPrefixes since anycastd started.
-	MaxPrefixesExceeded uint64
 }
 
 // PeerDetails returns every configured session with its message and prefix

@@ -64,7 +64,10 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 				return
 			}
 			last[addr] = st.State
-			reason := ps.DisconnectMessage
+			reason := ""
+			if isDownReason(ps.DisconnectReason) {
+				reason = ps.DisconnectMessage
+			}
 			limited := ps.AdminState == api.PeerState_ADMIN_STATE_PFX_CT && !st.Established()
 			if limited {
 				reason = g.prefixLimitExceeded(addr)
@@ -104,6 +107,13 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 		g.logger.Error("watching BGP peers failed", "err", err)
 	}
 	<-ctx.Done()
+}
+
+// isDownReason reports whether r says why a session went down or was
+// refused, rather than naming the step that moved it on (an OPEN received,
+// the idle hold timer).
+func isDownReason(r api.PeerState_DisconnectReason) bool {
+	return r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED && r != api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED
 }
 
 // refusedWhileOpening reports whether a session left OpenSent or

@@ -42,9 +42,13 @@ type PeerStatus struct {
 	Description string
 	State       string // idle, connect, active, opensent, openconfirm, established
 	Since       time.Time
-	// LastError is why the session last left Established (GoBGP's reason,
-	// e.g. a NOTIFICATION sent or received, or the hold timer).
+	// LastError is why the session last went down or was refused while
+	// opening (GoBGP's reason: a NOTIFICATION sent or received with its code
+	// and subcode, the hold timer, a read error).
 	LastError string
+	// MaxPrefixesExceeded counts the times the session was closed because
+	// the peer sent more than max_received_prefixes in one family.
+	MaxPrefixesExceeded uint64
 }
 
 // Established reports whether the session is up.

@@ -260,6 +260,7 @@ func peerMessage(cfg *config.Config, pc config.Peer, d announcer.PeerDetail) *pb
 		RouterId: d.RouterID, Sent: messageCounts(d.Sent), Received: messageCounts(d.Received),
 		PrefixesSent: d.PrefixesSent, PrefixesReceived: d.PrefixesReceived, PrefixesAccepted: d.PrefixesAccepted,
 		Flaps: d.Flaps, LastError: d.LastError,
+		MaxReceivedPrefixes: pc.MaxReceivedPrefixes, MaxPrefixesExceeded: d.MaxPrefixesExceeded,
 	}
 	for _, f := range pc.Families {
 		out.Families = append(out.Families, string(f))

@@ -129,13 +129,15 @@ var (
 		"Whether the BGP session is Established (1) or not (0).", []string{"peer", "peer_asn"}, nil)
 	descPeerPrefixes = prometheus.NewDesc(namespace+"_peer_prefixes_advertised",
 		"VIP prefixes advertised on the session.", []string{"peer"}, nil)
+	descPeerMaxPrefixes = prometheus.NewDesc(namespace+"_peer_max_prefixes_exceeded_total",
+		"Times the session was closed because the peer sent more than max_received_prefixes in one family.", []string{"peer"}, nil)
 	descDraining = prometheus.NewDesc(namespace+"_draining",
 		"Whether the whole node is draining (1) or not (0).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVIPState, descAnnounced, descSinceTransition,
-		descCheckUp, descPeerUp, descPeerPrefixes, descDraining} {
+		descCheckUp, descPeerUp, descPeerPrefixes, descPeerMaxPrefixes, descDraining} {
 		ch <- d
 	}
 }
@@ -191,6 +193,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 			ch <- prometheus.MustNewConstMetric(descPeerPrefixes, prometheus.GaugeValue, float64(n), addr)
+			ch <- prometheus.MustNewConstMetric(descPeerMaxPrefixes, prometheus.CounterValue, float64(p.MaxPrefixesExceeded), addr)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, b2f(snap.NodeDrained))

@@ -214,12 +214,25 @@ func renderPeers(w io.Writer, now time.Time, peers []*pb.Peer) {
 		}
 		row(tw, p.Address, strconv.FormatUint(uint64(p.Asn), 10), typ, peerState(p.State), ago(now, p.Since),
 			strings.Join(p.Families, ","), u64(p.GetSent().GetUpdate()), u64(p.GetReceived().GetUpdate()),
-			u64(p.PrefixesSent), u64(p.PrefixesReceived), u64(uint64(p.Flaps)), p.LastError, p.Description)
+			u64(p.PrefixesSent), received(p), u64(uint64(p.Flaps)), p.LastError, p.Description)
 	}
 	tw.Flush()
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// received is the prefixes received on the session, with the limit per
+// family when there is one, and how often the limit closed the session.
+func received(p *pb.Peer) string {
+	s := u64(p.PrefixesReceived)
+	if p.MaxReceivedPrefixes > 0 {
+		s += " (max " + u64(uint64(p.MaxReceivedPrefixes)) + ")"
+	}
+	if p.MaxPrefixesExceeded > 0 {
+		s += ", exceeded " + u64(p.MaxPrefixesExceeded) + "x"
+	}
+	return s
+}
 
 // renderRoutes shows the routes of every peer in one table, then a line for
 // each peer that is sent none.

@@ -1040,9 +1040,13 @@ type Peer struct {
 	HoldTime *durationpb.Duration `protobuf:"bytes,16,opt,name=hold_time,json=holdTime,proto3" json:"hold_time,omitempty"`
 	// Why the session last went down, when known (e.g. "hold-timer-expired",
 	// "notification-received cease/administrative shutdown").
-	LastError     string `protobuf:"bytes,17,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastError string `protobuf:"bytes,17,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// The most prefixes the peer may send per family (max_received_prefixes;
+	// 0: no limit), and the times the session was closed for sending more.
+	MaxReceivedPrefixes uint32 `protobuf:"varint,18,opt,name=max_received_prefixes,json=maxReceivedPrefixes,proto3" json:"max_received_prefixes,omitempty"`
+	MaxPrefixesExceeded uint64 `protobuf:"varint,19,opt,name=max_prefixes_exceeded,json=maxPrefixesExceeded,proto3" json:"max_prefixes_exceeded,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Peer) Reset() {
@@ -1192,6 +1196,20 @@ func (x *Peer) GetLastError() string {
 		return x.LastError
 	}
 	return ""
+}
+
+func (x *Peer) GetMaxReceivedPrefixes() uint32 {
+	if x != nil {
+		return x.MaxReceivedPrefixes
+	}
+	return 0
+}
+
+func (x *Peer) GetMaxPrefixesExceeded() uint64 {
+	if x != nil {
+		return x.MaxPrefixesExceeded
+	}
+	return 0
 }
 
 // MessageCounts counts BGP messages of one direction.
@@ -1808,7 +1826,7 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\alatency\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12.\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2\x14.anycastd.v1.OutcomeR\aoutcome\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x16\n" +
-	"\x06output\x18\x05 \x01(\tR\x06output\"\x90\x05\n" +
+	"\x06output\x18\x05 \x01(\tR\x06output\"\xf8\x05\n" +
 	"\x04Peer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
 	"\x03asn\x18\x02 \x01(\rR\x03asn\x12 \n" +
@@ -1828,7 +1846,9 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x05flaps\x18\x0f \x01(\rR\x05flaps\x126\n" +
 	"\thold_time\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\bholdTime\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x11 \x01(\tR\tlastError\"\xff\x01\n" +
+	"last_error\x18\x11 \x01(\tR\tlastError\x122\n" +
+	"\x15max_received_prefixes\x18\x12 \x01(\rR\x13maxReceivedPrefixes\x122\n" +
+	"\x15max_prefixes_exceeded\x18\x13 \x01(\x04R\x13maxPrefixesExceeded\"\xff\x01\n" +
 	"\rMessageCounts\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x04R\x05total\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\x04R\x04open\x12\x16\n" +
