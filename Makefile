@@ -51,14 +51,19 @@ check-generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	fi
 
 # Unit and in-process BGP tests, then the lab tests against real FRR and BIRD
-# routers in network namespaces (those skip themselves, saying why, unless
-# run as root with frr and bird2 installed; .ci/run installs them).
-test: unit integration
+# routers in network namespaces. test-deps installs frr and bird2 when they
+# are missing (as root; otherwise it fails saying what is missing, so the lab
+# is never skipped silently).
+test: test-deps unit integration
+
+.PHONY: test-deps
+test-deps:
+	scripts/deps.sh frr bird2 iproute2
 
 unit:
 	$(GO) test -race -count=1 ./...
 
-integration:
+integration: test-deps
 	$(GO) test -tags integration -count=1 -timeout 15m ./integration/...
 
 lint:

@@ -19,31 +19,7 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-missing=()
-{ [ -x /usr/lib/frr/zebra ] && [ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null; } || missing+=(frr)
-{ command -v bird >/dev/null && command -v birdc >/dev/null; } || missing+=(bird2)
-command -v ip >/dev/null || missing+=(iproute2)
-if [ ${#missing[@]} -gt 0 ]; then
-	if ! command -v apt-get >/dev/null 2>&1; then
-		say "missing ${missing[*]} and no apt-get to install them with" >&2
-		exit 1
-	fi
-	say "installing missing Debian packages: ${missing[*]} (apt-get)"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	# The packages start their services on the host; the demo runs its own
-	# routers in namespaces and needs none of them.
-	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-		for pkg in "${missing[@]}"; do
-			svc=""
-			case "$pkg" in frr) svc=frr ;; bird2) svc=bird ;; esac
-			if [ -n "$svc" ] && systemctl is-enabled --quiet "$svc" 2>/dev/null; then
-				systemctl disable --now --quiet "$svc" || true
-				say "stopped and disabled the host's $svc service that the $pkg package started"
-			fi
-		done
-	fi
-fi
+scripts/deps.sh frr bird2 iproute2
 
 mkdir -p bin
 # Under make, `make build` has just built bin/anycastd (with its version).
