@@ -27,9 +27,8 @@ type GoBGP struct {
 	s        *server.BgpServer
 	localASN uint32
 
-	mu       sync.Mutex
-	paths    map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
-	lastDown map[netip.Addr]string          // why each session last went down or was refused
+	mu    sync.Mutex
+	paths map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -37,7 +36,7 @@ type GoBGP struct {
 	peerCfg   atomic.Pointer[map[netip.Addr]config.Peer] // configured peers, for log hints and limits
 	gen       int                                        // generation of the installed export policy
 
-	limits limitState // sessions closed for too many prefixes (gobgp_peers.go)
+	sessions sessionState // what the session events told (gobgp_peers.go)
 }
 
 // OnPeerState registers f to be told of every session state change. Call it
@@ -47,25 +46,11 @@ func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
 // passed to it at the level GoBGP gives them.
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path), lastDown: make(map[netip.Addr]string)}
-	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp")), nil))
+	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path)}
+	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent), nil))
 	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
 	return g
-}
-
-// recordDown keeps why a session went down or was refused.
-func (g *GoBGP) recordDown(addr netip.Addr, reason string) {
-	g.mu.Lock()
-	g.lastDown[addr] = reason
-	g.mu.Unlock()
-}
-
-// lastError is why the session with addr last went down ("" if it never did).
-func (g *GoBGP) lastError(addr netip.Addr) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.lastDown[addr]
 }
 
 // Start implements Speaker.

@@ -10,44 +10,63 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
-// Session events: the log lines, the LastError of each session, and the
-// sessions closed for sending too many prefixes.
+// Session events: the log lines, the LastError of each session, refusals
+// during the OPEN exchange, and sessions closed for too many prefixes.
 
-// limitState is what the speaker knows of sessions closed for exceeding
-// max_received_prefixes: how often each was, and the timers that let them
-// come up again. Its own mutex: the event watcher and Stop both use it.
-type limitState struct {
+// sessionState is what the speaker learned from GoBGP's session events and
+// NOTIFICATIONs. Its own mutex: the event watcher, GoBGP's FSM goroutines
+// (through the log handler), the API's reads and Stop all use it.
+type sessionState struct {
 	mu       sync.Mutex
-	exceeded map[netip.Addr]uint64
+	lastDown map[netip.Addr]string // why each session last went down or was refused
+	up       map[netip.Addr]bool   // established now
+	warned   map[netip.Addr]string // the refusal last logged at warn, until the session comes up
+	exceeded map[netip.Addr]uint64 // times closed for exceeding max_received_prefixes
 	restarts map[netip.Addr]*time.Timer
 	stopped  bool
+}
+
+func (s *sessionState) init() {
+	if s.lastDown == nil {
+		s.lastDown = make(map[netip.Addr]string)
+		s.up = make(map[netip.Addr]bool)
+		s.warned = make(map[netip.Addr]string)
+		s.exceeded = make(map[netip.Addr]uint64)
+		s.restarts = make(map[netip.Addr]*time.Timer)
+	}
+}
+
+// lastError is why the session with addr last went down or was refused (""
+// if it never was).
+func (g *GoBGP) lastError(addr netip.Addr) string {
+	g.sessions.mu.Lock()
+	defer g.sessions.mu.Unlock()
+	return g.sessions.lastDown[addr]
 }
 
 // exceededCount is how many times the session with addr was closed for
 // exceeding max_received_prefixes since the speaker started.
 func (g *GoBGP) exceededCount(addr netip.Addr) uint64 {
-	g.limits.mu.Lock()
-	defer g.limits.mu.Unlock()
-	return g.limits.exceeded[addr]
+	g.sessions.mu.Lock()
+	defer g.sessions.mu.Unlock()
+	return g.sessions.exceeded[addr]
 }
 
 // watchPeers logs every session state change and keeps LastError. Coming up
-// is info; going down is warn with GoBGP's reason; a session refused while
-// opening (a NOTIFICATION sent or received in OpenSent or OpenConfirm: wrong
-// AS, bad BGP identifier, unsupported capability or version) is warn with
-// the NOTIFICATION's code and subcode, once per distinct reason; a session
-// with TCP MD5 that never got past "active" is warn with a hint, since a
-// wrong password shows no other sign (the router drops the segments
-// silently). The routine steps in between (connect, active, opensent) are
-// debug. The callback runs on the watcher's goroutine and must not block.
+// is info; going down is warn with GoBGP's reason; a session that goes down
+// during the OPEN exchange is warn (refused, once per distinct reason); a
+// session with TCP MD5 that never got past "active" is warn with a hint,
+// since a wrong password shows no other sign (the router drops the segments
+// silently). The routine steps in between are debug. The callback runs on
+// the watcher's goroutine and must not block.
 func (g *GoBGP) watchPeers(ctx context.Context) {
 	defer close(g.watchDone)
 	last := make(map[netip.Addr]string)
 	wasUp := make(map[netip.Addr]bool)
-	warned := make(map[netip.Addr]string) // last refusal reason logged at warn
 	err := g.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, ts time.Time) {
 			if ev == nil || ev.Type != apiutil.PEER_EVENT_STATE {
@@ -72,30 +91,33 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 			if limited {
 				reason = g.prefixLimitExceeded(addr)
 			}
-			if reason != "" && !st.Established() {
-				g.recordDown(addr, reason)
+			g.sessions.mu.Lock()
+			g.sessions.init()
+			g.sessions.up[addr] = st.Established()
+			if st.Established() {
+				delete(g.sessions.warned, addr)
 			}
-			st.LastError = g.lastError(addr)
+			if reason != "" && !st.Established() {
+				g.sessions.lastDown[addr] = reason
+			}
+			st.LastError = g.sessions.lastDown[addr]
+			g.sessions.mu.Unlock()
 			if g.onPeer != nil {
 				g.onPeer(st)
 			}
-			pc := (*g.peerCfg.Load())[addr]
 			attrs := []any{"peer", addr.String(), "asn", st.ASN, "state", st.State}
 			switch {
 			case st.Established():
 				wasUp[addr] = true
-				delete(warned, addr)
 				g.logger.Info("BGP session established", attrs...)
 			case prev == "established":
 				g.logger.Warn("BGP session lost; the router withdraws this node's routes",
 					append(attrs, "from", prev, "reason", reason)...)
 			case limited:
 				// prefixLimitExceeded logged it.
-			case refusedWhileOpening(prev, ps.DisconnectReason) && warned[addr] != reason:
-				warned[addr] = reason
-				g.logger.Warn("BGP session refused while opening; retrying, further refusals for the same reason are logged at debug",
-					append(attrs, "from", prev, "reason", reason)...)
-			case st.State == "active" && pc.Password != "" && !wasUp[addr]:
+			case (prev == "opensent" || prev == "openconfirm") && reason != "":
+				g.refused(addr, reason)
+			case st.State == "active" && (*g.peerCfg.Load())[addr].Password != "" && !wasUp[addr]:
 				g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
 					attrs...)
 			default:
@@ -116,18 +138,52 @@ func isDownReason(r api.PeerState_DisconnectReason) bool {
 	return r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED && r != api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED
 }
 
-// refusedWhileOpening reports whether a session left OpenSent or
-// OpenConfirm because of a NOTIFICATION or a message GoBGP refused.
-func refusedWhileOpening(prev string, r api.PeerState_DisconnectReason) bool {
-	if prev != "opensent" && prev != "openconfirm" {
-		return false
+// notificationSent is told of every NOTIFICATION GoBGP sends (from its log
+// handler, on the session's FSM goroutine). On an established session the
+// state event that follows carries it. Before Established it is the only
+// trace of a refused OPEN exchange: GoBGP v4.8.0 does the exchange of an
+// outgoing connection while the session stays "active" and publishes no
+// event for a failure there.
+func (g *GoBGP) notificationSent(peer string, code, subcode uint8) {
+	addr, err := netip.ParseAddr(peer)
+	if err != nil {
+		return
 	}
-	switch r {
-	case api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT, api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED,
-		api.PeerState_DISCONNECT_REASON_INVALID_MSG, api.PeerState_DISCONNECT_REASON_BAD_PEER_AS:
-		return true
+	g.sessions.mu.Lock()
+	up := g.sessions.up[addr]
+	g.sessions.mu.Unlock()
+	if up || code == bgp.BGP_ERROR_CEASE {
+		return // Cease: GoBGP's own stop or reconfiguration
 	}
-	return false
+	reason := "notification-sent " + bgp.NewNotificationErrorCode(code, subcode).String()
+	if code == bgp.BGP_ERROR_FSM_ERROR && subcode == 1 {
+		// RFC 6608 §4: a message other than OPEN in OpenSent. A router
+		// that refuses this node's OPEN sends a NOTIFICATION, which GoBGP
+		// answers so and does not decode.
+		reason = "the router refused this node's OPEN: it sent a NOTIFICATION instead of its own OPEN " +
+			"(GoBGP does not report the NOTIFICATION's code; the router's log has it: check AS numbers, " +
+			"router ID, address families and capabilities on both sides)"
+	}
+	g.refused(addr, reason)
+}
+
+// refused records and logs a session refused during the OPEN exchange: at
+// warn the first time for each distinct reason, then at debug while the
+// session keeps retrying.
+func (g *GoBGP) refused(addr netip.Addr, reason string) {
+	g.sessions.mu.Lock()
+	g.sessions.init()
+	g.sessions.lastDown[addr] = reason
+	again := g.sessions.warned[addr] == reason
+	g.sessions.warned[addr] = reason
+	g.sessions.mu.Unlock()
+	pc := (*g.peerCfg.Load())[addr]
+	attrs := []any{"peer", addr.String(), "asn", pc.ASN, "reason", reason}
+	if again {
+		g.logger.Debug("BGP session refused while opening", attrs...)
+		return
+	}
+	g.logger.Warn("BGP session refused while opening; retrying, and logging the same refusal again at debug only", attrs...)
 }
 
 // prefixLimitExceeded handles a session that GoBGP closed with CEASE,
@@ -139,30 +195,28 @@ func refusedWhileOpening(prev string, r api.PeerState_DisconnectReason) bool {
 func (g *GoBGP) prefixLimitExceeded(addr netip.Addr) string {
 	pc := (*g.peerCfg.Load())[addr]
 	reason := fmt.Sprintf("notification-sent cease maximum number of prefixes reached (max_received_prefixes %d)", pc.MaxReceivedPrefixes)
-	g.limits.mu.Lock()
-	defer g.limits.mu.Unlock()
-	if g.limits.exceeded == nil {
-		g.limits.exceeded = make(map[netip.Addr]uint64)
-		g.limits.restarts = make(map[netip.Addr]*time.Timer)
-	}
-	g.limits.exceeded[addr]++
+	s := &g.sessions
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.init()
+	s.exceeded[addr]++
 	attrs := []any{"peer", addr.String(), "asn", pc.ASN, "max_received_prefixes", pc.MaxReceivedPrefixes,
-		"times", g.limits.exceeded[addr]}
-	if pc.MaxReceivedRestart <= 0 || g.limits.stopped {
+		"times", s.exceeded[addr]}
+	if pc.MaxReceivedRestart <= 0 || s.stopped {
 		g.logger.Warn("BGP peer sent more prefixes than max_received_prefixes in one family: session closed and kept down until a reload changes the peer or anycastd restarts; this node's routes are withdrawn from that router",
 			attrs...)
 		return reason
 	}
 	g.logger.Warn("BGP peer sent more prefixes than max_received_prefixes in one family: session closed; this node's routes are withdrawn from that router until it comes up again",
 		append(attrs, "restart_in", pc.MaxReceivedRestart.String())...)
-	if t := g.limits.restarts[addr]; t != nil {
+	if t := s.restarts[addr]; t != nil {
 		t.Stop()
 	}
-	g.limits.restarts[addr] = time.AfterFunc(pc.MaxReceivedRestart, func() {
-		g.limits.mu.Lock()
-		stopped := g.limits.stopped
-		delete(g.limits.restarts, addr)
-		g.limits.mu.Unlock()
+	s.restarts[addr] = time.AfterFunc(pc.MaxReceivedRestart, func() {
+		s.mu.Lock()
+		stopped := s.stopped
+		delete(s.restarts, addr)
+		s.mu.Unlock()
 		if stopped {
 			return
 		}
@@ -177,11 +231,12 @@ func (g *GoBGP) prefixLimitExceeded(addr netip.Addr) string {
 // stopRestarts cancels pending restarts of sessions closed for too many
 // prefixes; none starts after it.
 func (g *GoBGP) stopRestarts() {
-	g.limits.mu.Lock()
-	defer g.limits.mu.Unlock()
-	g.limits.stopped = true
-	for a, t := range g.limits.restarts {
+	s := &g.sessions
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for a, t := range s.restarts {
 		t.Stop()
-		delete(g.limits.restarts, a)
+		delete(s.restarts, a)
 	}
 }

@@ -16,7 +16,16 @@ import (
 //
 // Session changes and their reasons reach the log from watchPeers, through
 // GoBGP's peer events, not from these lines.
-type gobgpHandler struct{ inner slog.Handler }
+type gobgpHandler struct {
+	inner slog.Handler
+	// peer is the session a GoBGP logger is bound to (its "Key"
+	// attribute), "" for others.
+	peer string
+	// sent is told of every NOTIFICATION GoBGP sends (its "sent
+	// notification" line): GoBGP reports a session refused during the
+	// OPEN exchange in no other way. It must not block.
+	sent func(peer string, code, subcode uint8)
+}
 
 // demoted lists GoBGP warnings that say nothing an operator can act on.
 // "cannot set TTL (255) for TCPListener": GoBGP tries to set IP_TTL on the
@@ -26,8 +35,8 @@ var demoted = map[string]bool{
 	"cannot set TTL (255) for TCPListener": true,
 }
 
-func newGoBGPLogger(l *slog.Logger) *slog.Logger {
-	return slog.New(gobgpHandler{inner: l.Handler()})
+func newGoBGPLogger(l *slog.Logger, sent func(peer string, code, subcode uint8)) *slog.Logger {
+	return slog.New(gobgpHandler{inner: l.Handler(), sent: sent})
 }
 
 func gobgpLevel(l slog.Level) slog.Level {
@@ -41,6 +50,9 @@ func gobgpLevel(l slog.Level) slog.Level {
 }
 
 func (h gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo && h.sent != nil && h.peer != "" {
+		return true // Handle looks for "sent notification", an Info line
+	}
 	if l >= slog.LevelWarn {
 		// A demoted warning is decided in Handle; Enabled cannot see it.
 		return h.inner.Enabled(ctx, slog.LevelDebug) || h.inner.Enabled(ctx, l)
@@ -49,6 +61,19 @@ func (h gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "sent notification" && h.sent != nil && h.peer != "" {
+		var code, sub int64
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "Code":
+				code = a.Value.Int64()
+			case "Subcode":
+				sub = a.Value.Int64()
+			}
+			return true
+		})
+		h.sent(h.peer, uint8(code), uint8(sub))
+	}
 	level := gobgpLevel(r.Level)
 	if r.Level >= slog.LevelWarn && r.Level < slog.LevelError && demoted[r.Message] {
 		level = slog.LevelDebug
@@ -62,9 +87,18 @@ func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h gobgpHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return gobgpHandler{inner: h.inner.WithAttrs(as)}
+	out := h
+	out.inner = h.inner.WithAttrs(as)
+	for _, a := range as {
+		if a.Key == "Key" {
+			out.peer = a.Value.String()
+		}
+	}
+	return out
 }
 
 func (h gobgpHandler) WithGroup(name string) slog.Handler {
-	return gobgpHandler{inner: h.inner.WithGroup(name)}
+	out := h
+	out.inner = h.inner.WithGroup(name)
+	return out
 }
