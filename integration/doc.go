@@ -41,6 +41,12 @@
 //     IPv4 session carrying both families, and one session per family),
 //     withdrawn when site A's /healthz fails, announced again when it
 //     passes.
+//   - TestFullTableFromARouter (anycast-bird): BIRD sends 120,000 static
+//     routes on site-b's IPv4 session; anycastd closes that session at
+//     max_received_prefixes (default 1000) and again at each retry, keeps its
+//     RSS within 16 MiB of the idle figure, and every other session keeps
+//     its VIPs. TestFullTableWithoutLimit (ANYCASTD_FULLTABLE_NOLIMIT=1)
+//     measures the same with no limit, for comparison.
 //
 // Tests poll for conditions until a deadline; they never sleep a fixed time.
 // Each test starts its own lab (namespaces acd-<6 hex>-<node>) and tears it
