@@ -36,7 +36,8 @@ type GoBGP struct {
 	peerCfg   atomic.Pointer[map[netip.Addr]config.Peer] // configured peers, for log hints and limits
 	gen       int                                        // generation of the installed export policy
 
-	sessions sessionState // what the session events told (gobgp_peers.go)
+	sessions sessionState   // what the session events told (gobgp_peers.go)
+	resyncs  sync.WaitGroup // resync goroutines, ended by Stop
 }
 
 // OnPeerState registers f to be told of every session state change. Call it
@@ -80,9 +81,16 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 	}
 
 	g.setPeers(cfg)
+	// The watch is registered before any peer exists: registering it
+	// lists the existing peers' state, which races with their FSMs
+	// (GoBGP v4.8.0, newWatchEventPeer reading fsm.recvOpen).
 	wctx, cancel := context.WithCancel(context.Background())
 	g.stopWatch, g.watchDone = cancel, make(chan struct{})
-	go g.watchPeers(wctx)
+	if err := g.watchPeers(wctx); err != nil {
+		cancel()
+		close(g.watchDone)
+		return fmt.Errorf("watching BGP sessions: %w", err)
+	}
 
 	for _, p := range cfg.BGP.Peers {
 		if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(cfg, p)}); err != nil {
@@ -305,6 +313,7 @@ func (g *GoBGP) Stop(ctx context.Context) error {
 		g.stopWatch = nil
 	}
 	g.stopRestarts()
+	g.resyncs.Wait()
 	return nil
 }
 

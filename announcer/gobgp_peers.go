@@ -2,7 +2,6 @@ package announcer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -62,9 +61,9 @@ func (g *GoBGP) exceededCount(addr netip.Addr) uint64 {
 // session with TCP MD5 that never got past "active" is warn with a hint,
 // since a wrong password shows no other sign (the router drops the segments
 // silently). The routine steps in between are debug. The callback runs on
-// the watcher's goroutine and must not block.
-func (g *GoBGP) watchPeers(ctx context.Context) {
-	defer close(g.watchDone)
+// the watcher's goroutine and must not block. The watch ends with ctx, then
+// g.watchDone is closed.
+func (g *GoBGP) watchPeers(ctx context.Context) error {
 	last := make(map[netip.Addr]string)
 	wasUp := make(map[netip.Addr]bool)
 	err := g.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
@@ -110,6 +109,12 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 			case st.Established():
 				wasUp[addr] = true
 				g.logger.Info("BGP session established", attrs...)
+				g.sessions.mu.Lock()
+				if !g.sessions.stopped {
+					g.resyncs.Add(1)
+					go g.resync(ctx, addr)
+				}
+				g.sessions.mu.Unlock()
 			case prev == "established":
 				g.logger.Warn("BGP session lost; the router withdraws this node's routes",
 					append(attrs, "from", prev, "reason", reason)...)
@@ -125,10 +130,50 @@ func (g *GoBGP) watchPeers(ctx context.Context) {
 			}
 		},
 	}, server.WatchPeer())
-	if err != nil && !errors.Is(err, context.Canceled) {
-		g.logger.Error("watching BGP peers failed", "err", err)
+	if err != nil {
+		return err
 	}
-	<-ctx.Done()
+	go func() {
+		<-ctx.Done()
+		close(g.watchDone)
+	}()
+	return nil
+}
+
+// resync sends the session with addr every route again once GoBGP counts
+// it as Established. GoBGP v4.8.0 sends a new session the routes it holds,
+// publishes the state change, and only then marks the session Established
+// for its own sends: a path added in between reaches every other session
+// but not this one, and would never be sent to it. A soft reset out
+// (RFC 2918's outbound side, no session reset) after that point closes the
+// gap; the router sees the routes it already has again, unchanged.
+func (g *GoBGP) resync(ctx context.Context, addr netip.Addr) {
+	defer g.resyncs.Done()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		up := false
+		err := g.s.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+			up = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
+		})
+		if err != nil || ctx.Err() != nil {
+			return
+		}
+		if up {
+			if err := g.s.ResetPeer(ctx, &api.ResetPeerRequest{
+				Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT,
+			}); err != nil && ctx.Err() == nil {
+				g.logger.Warn("resending routes to a new BGP session", "peer", addr.String(), "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // isDownReason reports whether r says why a session went down or was
@@ -229,7 +274,7 @@ func (g *GoBGP) prefixLimitExceeded(addr netip.Addr) string {
 }
 
 // stopRestarts cancels pending restarts of sessions closed for too many
-// prefixes; none starts after it.
+// prefixes; none starts after it, and no resync.
 func (g *GoBGP) stopRestarts() {
 	s := &g.sessions
 	s.mu.Lock()
