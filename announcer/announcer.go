@@ -354,8 +354,8 @@ func (l *loop) shutdown() {
 	if n := len(l.announced); n > 0 {
 		l.log.Info("shutting down: withdrawing all routes", "routes", n)
 	}
-	// Each withdrawal is one UPDATE to each established session carrying its
-	// family: count them, to wait below until they have left.
+	// The sessions' UPDATE counters before the withdrawals, to wait below
+	// until the withdrawals have left.
 	sent, err := l.speaker.SentUpdates(ctx)
 	if err != nil {
 		l.log.Warn("cannot read session counters; not waiting for withdrawals to leave", "err", err)
@@ -376,19 +376,24 @@ func (l *loop) shutdown() {
 		perFamily[familyOfPrefix(p)]++
 		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", l.states[r.VIP].State, "to", "stopped", "reason", "anycastd is stopping")
 	}
-	want := make(map[netip.Addr]uint64)
+	// GoBGP v4 packs withdrawals queued together into shared UPDATEs: a
+	// session sends between one UPDATE per family and one per prefix.
+	least, most := make(map[netip.Addr]uint64), make(map[netip.Addr]uint64)
 	for _, peer := range l.cfg.BGP.Peers {
 		base, up := sent[peer.Address]
 		if !up {
 			continue
 		}
-		want[peer.Address] = base
+		least[peer.Address], most[peer.Address] = base, base
 		for _, f := range peer.Families {
-			want[peer.Address] += perFamily[f]
+			if n := perFamily[f]; n > 0 {
+				least[peer.Address]++
+				most[peer.Address] += n
+			}
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, l.opts.FlushTimeout)
-	if err := l.waitSent(fctx, want); err != nil {
+	if err := l.waitSent(fctx, least, most); err != nil {
 		l.log.Warn("withdrawals may not all have left before the sessions close", "err", err)
 	}
 	cancel()
@@ -404,23 +409,39 @@ func (l *loop) shutdown() {
 	l.publish(nil)
 }
 
-// waitSent polls the sessions' UPDATE counters until each has reached want
-// (a session that went down meanwhile no longer counts).
-func (l *loop) waitSent(ctx context.Context, want map[netip.Addr]uint64) error {
+// sendQuiet is how long the UPDATE counters must stand still, once every
+// session has sent its least, before the withdrawals count as gone: GoBGP
+// writes what it has queued back to back.
+const sendQuiet = 50 * time.Millisecond
+
+// waitSent polls the sessions' UPDATE counters until each has reached most,
+// or each has reached least and none has moved for sendQuiet (a session
+// that went down meanwhile no longer counts).
+func (l *loop) waitSent(ctx context.Context, least, most map[netip.Addr]uint64) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
+	last := make(map[netip.Addr]uint64)
+	moved := time.Now()
 	for {
 		sent, err := l.speaker.SentUpdates(ctx)
 		if err != nil {
 			return err
 		}
-		behind := 0
-		for addr, n := range want {
-			if got, up := sent[addr]; up && got < n {
-				behind++
+		behind, short := 0, 0
+		for addr, n := range most {
+			got, up := sent[addr]
+			if !up || got >= n {
+				continue
+			}
+			if got != last[addr] {
+				last[addr], moved = got, time.Now()
+			}
+			behind++
+			if got < least[addr] {
+				short++
 			}
 		}
-		if behind == 0 {
+		if behind == 0 || (short == 0 && time.Since(moved) >= sendQuiet) {
 			return nil
 		}
 		select {

@@ -3,6 +3,7 @@ package announcer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/health"
 	"github.com/anycastd/anycastd/internal/bgptest"
+	"github.com/anycastd/anycastd/internal/testutil"
 )
 
 const wait = 10 * time.Second
@@ -237,4 +239,33 @@ func TestPeerDownReasonIsKept(t *testing.T) {
 		ps, _ := sp.Peers(context.Background())
 		return fmt.Sprintf("%+v", ps)
 	})
+}
+
+// GoBGP v4 packs withdrawals queued together into shared UPDATEs; shutdown
+// still sees them leave and says nothing of withdrawals left behind.
+func TestShutdownWithManyVIPsSeesWithdrawalsLeave(t *testing.T) {
+	const n = 250
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	cfg := testConfig(r)
+	var ps []netip.Prefix
+	for i := range n {
+		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)}), 32))
+	}
+	cfg.VIPs[0].Prefixes = ps
+	logs := &testutil.SyncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	a := New(cfg, NewGoBGP(logger), logger, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == n }, "VIPs at router", nil)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "may not all have left") {
+		t.Errorf("shutdown did not see the withdrawals leave:\n%s", logs.String())
+	}
 }

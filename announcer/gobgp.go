@@ -29,6 +29,8 @@ type GoBGP struct {
 
 	mu    sync.Mutex
 	paths map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
+	// lastChange is when the last Announce or Withdraw returned (see resync).
+	lastChange time.Time
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -195,12 +197,16 @@ func (g *GoBGP) Announce(ctx context.Context, r routes.Route) error {
 	if err != nil {
 		return fmt.Errorf("building path for %s: %w", r.Prefix, err)
 	}
-	if _, err := g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
+	_, err = g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}})
+	g.mu.Lock()
+	g.lastChange = time.Now()
+	if err == nil {
+		g.paths[r.Prefix] = path
+	}
+	g.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
 	}
-	g.mu.Lock()
-	g.paths[r.Prefix] = path
-	g.mu.Unlock()
 	return nil
 }
 
@@ -215,12 +221,16 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	if path == nil {
 		return nil
 	}
-	if err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}}); err != nil {
+	err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}})
+	g.mu.Lock()
+	g.lastChange = time.Now()
+	if err == nil {
+		delete(g.paths, prefix)
+	}
+	g.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("withdrawing %s: %w", prefix, err)
 	}
-	g.mu.Lock()
-	delete(g.paths, prefix)
-	g.mu.Unlock()
 	return nil
 }
 

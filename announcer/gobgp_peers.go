@@ -112,7 +112,7 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 				g.sessions.mu.Lock()
 				if !g.sessions.stopped {
 					g.resyncs.Add(1)
-					go g.resync(ctx, addr)
+					go g.resync(ctx, addr, ts)
 				}
 				g.sessions.mu.Unlock()
 			case prev == "established":
@@ -140,27 +140,38 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 	return nil
 }
 
-// resync sends the session with addr every route again once GoBGP counts
-// it as Established. GoBGP v4.8.0 sends a new session the routes it holds,
-// publishes the state change, and only then marks the session Established
-// for its own sends: a path added in between reaches every other session
-// but not this one, and would never be sent to it. A soft reset out
-// (RFC 2918's outbound side, no session reset) after that point closes the
-// gap; the router sees the routes it already has again, unchanged.
-func (g *GoBGP) resync(ctx context.Context, addr netip.Addr) {
+// resync sends the session with addr every route again if one may have
+// missed it. GoBGP v4.8.0 sends a new session the routes it holds and
+// publishes the state change (at up) holding a lock that announcements
+// wait for, and only after releasing it marks the session Established for
+// its own sends: an announcement or withdrawal that runs in between reaches
+// every other session but not this one, and is never sent to it. Such a
+// change returns after up; changes that returned before up ran before the
+// initial routes were taken. So once GoBGP counts the session Established,
+// a change that returned since up gets a soft reset out (the outbound side
+// of RFC 2918's route refresh, no session reset): the router sees the
+// routes it has again, and the one it missed.
+func (g *GoBGP) resync(ctx context.Context, addr netip.Addr, up time.Time) {
 	defer g.resyncs.Done()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		up := false
+		established := false
 		err := g.s.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
-			up = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
+			established = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
 		})
 		if err != nil || ctx.Err() != nil {
 			return
 		}
-		if up {
+		if established {
+			g.mu.Lock()
+			missed := !g.lastChange.Before(up)
+			g.mu.Unlock()
+			if !missed {
+				return
+			}
+			g.logger.Debug("a route changed while the session came up: sending it every route again", "peer", addr.String())
 			if err := g.s.ResetPeer(ctx, &api.ResetPeerRequest{
 				Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT,
 			}); err != nil && ctx.Err() == nil {
