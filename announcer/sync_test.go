@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,19 +39,12 @@ func TestAnnouncedWhileSessionComesUp(t *testing.T) {
 	// Announce one every millisecond or so, from before the session comes
 	// up (GoBGP's first connect takes 1.5-2 s) until after: some land in
 	// the window between the initial routes and Established.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for _, p := range prefixes {
-			if err := sp.Announce(ctx, routes.Route{Prefix: p}); err != nil {
-				t.Errorf("announcing %s: %v", p, err)
-				return
-			}
-			time.Sleep(time.Millisecond)
+	for _, p := range prefixes {
+		if err := sp.Announce(ctx, routes.Route{Prefix: p}); err != nil {
+			t.Fatalf("announcing %s: %v", p, err)
 		}
-	}()
-	wg.Wait()
+		time.Sleep(time.Millisecond)
+	}
 	bgptest.Eventually(t, 20*time.Second, func() bool { return len(r.Received(t)) == n },
 		fmt.Sprintf("all %d prefixes at the router", n), func() string { return fmt.Sprint(len(r.Received(t))) })
 }

@@ -416,30 +416,27 @@ func birdRouteCount(l *lab.Lab, proto string, re *regexp.Regexp) (int, error) {
 	return strconv.Atoi(m[1])
 }
 
-func birdImported(l *lab.Lab, proto string, want int) func() error {
+// birdRoutesAtLeast is a condition: BIRD's protocol proto counts at least
+// want routes, imported or exported (re, with what naming it in errors).
+func birdRoutesAtLeast(l *lab.Lab, proto string, re *regexp.Regexp, what string, want int) func() error {
 	return func() error {
-		n, err := birdRouteCount(l, proto, birdImportedRE)
+		n, err := birdRouteCount(l, proto, re)
 		if err != nil {
 			return err
 		}
 		if n < want {
-			return fmt.Errorf("BIRD: %s has %d routes, want %d", proto, n, want)
+			return fmt.Errorf("BIRD: %s has %d routes %s, want %d", proto, n, what, want)
 		}
 		return nil
 	}
 }
 
+func birdImported(l *lab.Lab, proto string, want int) func() error {
+	return birdRoutesAtLeast(l, proto, birdImportedRE, "imported", want)
+}
+
 func birdExported(l *lab.Lab, proto string, want int) func() error {
-	return func() error {
-		n, err := birdRouteCount(l, proto, birdExportedRE)
-		if err != nil {
-			return err
-		}
-		if n < want {
-			return fmt.Errorf("BIRD: %d routes exported on %s, want %d", n, proto, want)
-		}
-		return nil
-	}
+	return birdRoutesAtLeast(l, proto, birdExportedRE, "exported", want)
 }
 
 // birdProtoInfo returns the state and info columns of a protocol in
