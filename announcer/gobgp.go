@@ -46,8 +46,8 @@ type GoBGP struct {
 // before Start; f runs in GoBGP's event callback and must not block.
 func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
 
-// NewGoBGP returns a speaker that logs through logger. GoBGP's own logs are
-// passed to it at the level GoBGP gives them.
+// NewGoBGP returns a speaker that logs through logger. GoBGP's own lines go
+// to it too, at anycastd's levels (logger.go: GoBGP's Info is debug).
 func NewGoBGP(logger *slog.Logger) *GoBGP {
 	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path)}
 	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent), nil))
@@ -175,7 +175,7 @@ func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
 		if p.MaxReceivedPrefixes > 0 {
 			// GoBGP counts the peer's Adj-RIB-In after each UPDATE; above the
 			// limit it sends CEASE/Maximum Number of Prefixes Reached and
-			// keeps the session administratively down (see onPrefixLimit).
+			// keeps the session administratively down (see prefixLimitExceeded).
 			a.PrefixLimits = &api.PrefixLimit{Family: fam, MaxPrefixes: p.MaxReceivedPrefixes}
 		}
 		peer.AfiSafis = append(peer.AfiSafis, a)

@@ -58,13 +58,8 @@ func TestFullTableFromARouter(t *testing.T) {
 	// exported on site_b4 (it resets the count when the session goes down).
 	exported := watchBIRDExported(l, "site_b4")
 	defer exported.stop()
-	rss := sampleRSS(ft.pid, 20*time.Millisecond)
+	rss, start, loaded := ft.sendTable(t)
 	defer rss.stop()
-	start := time.Now()
-	if _, err := l.Birdc("router", "enable bulk4"); err != nil {
-		t.Fatal(err)
-	}
-	loaded := watchFrom(start, 30*time.Second, 20*time.Millisecond, birdImported(l, "bulk4", bulkCount))
 	birdDown := watchFrom(start, 20*time.Second, 10*time.Millisecond, birdNotEstablished(l, "site_b4"))
 	closed := watchFrom(start, 20*time.Second, 10*time.Millisecond,
 		func() error {
@@ -182,13 +177,8 @@ func TestFullTableWithoutLimit(t *testing.T) {
 	}
 	idle, idleHWM := ft.idleRSS(t)
 
-	rss := sampleRSS(ft.pid, 20*time.Millisecond)
+	rss, start, loaded := ft.sendTable(t)
 	defer rss.stop()
-	start := time.Now()
-	if _, err := l.Birdc("router", "enable bulk4"); err != nil {
-		t.Fatal(err)
-	}
-	loaded := watchFrom(start, 30*time.Second, 20*time.Millisecond, birdImported(l, "bulk4", bulkCount))
 	sent := watchFrom(start, 60*time.Second, 50*time.Millisecond, birdExported(l, "site_b4", bulkCount))
 	var received uint64
 	tReceived := eventually(t, 60*time.Second, 100*time.Millisecond, "anycastd holds the 120,000 routes", func() error {
@@ -350,6 +340,19 @@ func (ft *fullTable) idleRSS(t *testing.T) (rss, hwm int64) {
 }
 
 // peer returns site-b's session with the router's IPv4 address, from its API.
+// sendTable samples site-b's anycastd's RSS every 20 ms from now on and
+// makes BIRD send its 120,000 routes; loaded is BIRD holding them all.
+func (ft *fullTable) sendTable(t *testing.T) (rss *rssSampler, start time.Time, loaded *watch) {
+	t.Helper()
+	rss = sampleRSS(ft.pid, 20*time.Millisecond)
+	start = time.Now()
+	if _, err := ft.l.Birdc("router", "enable bulk4"); err != nil {
+		rss.stop()
+		t.Fatal(err)
+	}
+	return rss, start, watchFrom(start, 30*time.Second, 20*time.Millisecond, birdImported(ft.l, "bulk4", bulkCount))
+}
+
 func (ft *fullTable) peer() (*pb.Peer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
