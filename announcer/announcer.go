@@ -21,25 +21,27 @@ type Options struct {
 	// FlushTimeout bounds how long shutdown waits for withdrawals to leave
 	// before the sessions are closed (default 2s).
 	FlushTimeout time.Duration
-	// RetryInterval is how soon a failed speaker call is retried (default 1s).
+	// RetryInterval is how soon a failed speaker or address call is retried
+	// (default 1s).
 	RetryInterval time.Duration
 	// Addresses manages VIP addresses on the host; nil: not managed.
 	Addresses Addresses
-	// Observer is told of every VIP transition (metrics); nil: nobody.
+	// Observer is told of every VIP transition (its VIPChanged, from the
+	// loop); nil: nobody.
 	Observer Observer
 }
 
-// Observer is told of VIP transitions. Its methods are called from the loop
-// and must not block.
-type Observer interface {
-	VIPStateChanged(vip string, from, to routes.State, reason string)
-}
+// ErrNotConverged is returned by Reload when the new configuration is in
+// force (the desired table, the API and the checks follow it) but the
+// speaker could not take it yet: the loop retries every RetryInterval, and
+// until it succeeds nothing is announced or replaced, only withdrawn.
+var ErrNotConverged = errors.New("configuration in force, but the BGP speaker has not taken it yet; retrying")
 
 // Announcer runs the reconcile loop. One goroutine (Run) owns the check
-// states and the announced table; everything else sends it events and reads
-// snapshots.
+// states, the configuration in force and the announced table; everything
+// else sends it events and reads snapshots.
 type Announcer struct {
-	cfg     *config.Config
+	cfg     *config.Config // the configuration Run starts with
 	speaker Speaker
 	log     *slog.Logger
 	opts    Options
@@ -51,7 +53,9 @@ type Announcer struct {
 	done     chan struct{} // closed when Run returns
 	once     sync.Once
 
-	snap atomic.Pointer[Snapshot]
+	snapMu  sync.Mutex
+	snap    atomic.Pointer[Snapshot]
+	changed chan struct{} // closed and replaced when snap changes; under snapMu
 }
 
 // Snapshot is a consistent view of the announcer's state.
@@ -91,20 +95,40 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 		controls: make(chan controlReq),
 		peerUp:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
 	}
 	a.snap.Store(&Snapshot{Config: cfg})
 	return a
 }
 
-// Publish hands a check transition to the loop. It is the health manager's
-// publish callback: it blocks until the loop takes the event, or returns at
-// once when the loop has ended.
-func (a *Announcer) Publish(ev health.Event) {
+var _ Observer = (*Announcer)(nil)
+
+// CheckChanged hands a check transition to the loop (Observer). It blocks
+// until the loop takes the event, or returns at once when the loop has
+// ended. Events of checks that the configuration in force lacks are
+// dropped.
+func (a *Announcer) CheckChanged(ev health.Event) {
 	select {
 	case a.events <- ev:
 	case <-a.done:
 	}
 }
+
+// PeerChanged tells the loop that a session came up, for startup_delay
+// (Observer). It never blocks.
+func (a *Announcer) PeerChanged(ev PeerEvent) {
+	if !ev.Established() {
+		return
+	}
+	select {
+	case a.peerUp <- struct{}{}:
+	default:
+	}
+}
+
+// VIPChanged implements Observer; the announcer makes VIP transitions and
+// needs not be told of them.
+func (a *Announcer) VIPChanged(VIPEvent) {}
 
 type addressEvent struct {
 	prefix  netip.Prefix
@@ -123,6 +147,23 @@ func (a *Announcer) AddressChanged(prefix netip.Prefix, present bool) {
 // Snapshot returns the latest state.
 func (a *Announcer) Snapshot() Snapshot { return *a.snap.Load() }
 
+// watchSnapshot returns the latest state and a channel closed when it is
+// replaced.
+func (a *Announcer) watchSnapshot() (Snapshot, <-chan struct{}) {
+	a.snapMu.Lock()
+	defer a.snapMu.Unlock()
+	return *a.snap.Load(), a.changed
+}
+
+// store publishes s as the latest state and wakes watchSnapshot's callers.
+func (a *Announcer) store(s *Snapshot) {
+	a.snapMu.Lock()
+	a.snap.Store(s)
+	close(a.changed)
+	a.changed = make(chan struct{})
+	a.snapMu.Unlock()
+}
+
 // Run starts the speaker and reconciles until ctx is done; then it withdraws
 // every route, waits (bounded) for the withdrawals to leave, and stops the
 // speaker. It returns an error only if the speaker cannot start.
@@ -135,29 +176,32 @@ func (a *Announcer) Run(ctx context.Context) error {
 	}
 	l := loop{
 		Announcer: a,
+		cfg:       a.cfg,
+		converged: true, // Start installed cfg
 		checks:    make(map[string]routes.CheckStatus),
 		announced: make(routes.Table),
 		states:    make(map[string]routes.VIPStatus),
 		missing:   make(map[netip.Prefix]bool),
-		vips:      make(map[string]config.VIP),
 		drains:    make(map[string]map[string]drainEntry),
 		flaps:     make(map[string][]time.Time),
 		held:      make(map[string]time.Time),
 	}
-	for _, v := range a.cfg.VIPs {
-		l.vips[v.Name] = v
-	}
+	l.setConfig(a.cfg)
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	maint := time.NewTicker(time.Second) // polls maintenance files
 	defer maint.Stop()
 	l.pollMaintenance()
-	var applied []chan error // control requests answered once reconciled
+	var applied []controlReq // control requests answered once reconciled
 	for {
 		next := l.reconcile(ctx)
 		wake.Reset(time.Until(next))
-		for _, resp := range applied {
-			resp <- nil
+		for _, req := range applied {
+			var err error
+			if req.reload != nil && l.configureErr != nil {
+				err = fmt.Errorf("%w: %w", ErrNotConverged, l.configureErr)
+			}
+			req.resp <- err
 		}
 		applied = applied[:0]
 		select {
@@ -165,12 +209,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 			l.shutdown()
 			return nil
 		case ev := <-a.events:
-			l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+			l.checkChanged(ev)
 			// Take every event already queued before computing once.
 			for drained := false; !drained; {
 				select {
 				case ev := <-a.events:
-					l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+					l.checkChanged(ev)
 				default:
 					drained = true
 				}
@@ -181,7 +225,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 			if err := l.control(req); err != nil {
 				req.resp <- err
 			} else {
-				applied = append(applied, req.resp)
+				applied = append(applied, req)
 			}
 		case <-a.peerUp:
 			l.peerCameUp()
@@ -195,15 +239,70 @@ func (a *Announcer) Run(ctx context.Context) error {
 // loop is the state owned by Run's goroutine.
 type loop struct {
 	*Announcer
-	checks    map[string]routes.CheckStatus
+	// cfg is the configuration in force: the desired table follows it.
+	cfg *config.Config
+	// converged: the speaker has cfg installed (Configure succeeded since
+	// the last reload); until then only withdrawals go out.
+	converged    bool
+	configureErr error // why the last Configure failed; nil once converged
+	checks       map[string]routes.CheckStatus
+	checkNames   map[string]bool // cfg's checks
 	announced routes.Table
 	states    map[string]routes.VIPStatus
 	missing   map[netip.Prefix]bool // announced VIP addresses gone from the interface
-	vips      map[string]config.VIP
+	vips      map[string]config.VIP // cfg's VIPs by name
 	drains    map[string]map[string]drainEntry // VIP ("" = node) → source → drain
 	flaps     map[string][]time.Time           // recent check-driven transitions per VIP
 	held      map[string]time.Time             // flapping VIPs held until then
 	firstUp   time.Time                        // when the first BGP session came up
+}
+
+// checkChanged records a check transition. A check the configuration in
+// force lacks (a reload removed it while its runner was stopping) is
+// dropped, so no stale state is kept for it.
+func (l *loop) checkChanged(ev health.Event) {
+	if !l.checkNames[ev.Check] {
+		return
+	}
+	l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+}
+
+// setConfig puts cfg in force in the loop and forgets what belonged only to
+// the configuration before: the state, drains and hold-downs of removed
+// VIPs, missing addresses of removed prefixes, and the states of removed
+// checks. The speaker follows in reconcile.
+func (l *loop) setConfig(cfg *config.Config) {
+	l.cfg = cfg
+	l.vips = make(map[string]config.VIP, len(cfg.VIPs))
+	keep := make(map[netip.Prefix]bool)
+	for _, v := range cfg.VIPs {
+		l.vips[v.Name] = v
+		for _, p := range v.Prefixes {
+			keep[p] = true
+		}
+	}
+	l.checkNames = make(map[string]bool, len(cfg.Checks))
+	for _, c := range cfg.Checks {
+		l.checkNames[c.Name] = true
+	}
+	for name := range l.checks {
+		if !l.checkNames[name] {
+			delete(l.checks, name)
+		}
+	}
+	for name := range l.states {
+		if _, ok := l.vips[name]; !ok {
+			delete(l.states, name)
+			delete(l.drains, name)
+			delete(l.held, name)
+			delete(l.flaps, name)
+		}
+	}
+	for p := range l.missing {
+		if !keep[p] {
+			delete(l.missing, p)
+		}
+	}
 }
 
 // addressChanged handles a VIP address appearing or vanishing. A lost
@@ -236,6 +335,9 @@ func (l *loop) addressChanged(ev addressEvent) {
 	l.log.Warn("VIP address deleted from the interface: restored it", "vip", v.Name, "prefix", ev.prefix)
 }
 
+// configureTimeout bounds one Speaker.Configure call.
+const configureTimeout = 30 * time.Second
+
 // reconcile computes the desired table and applies the difference. It
 // returns when the loop must run again by itself: when a drain or hold-down
 // ends, or soon if a speaker call failed and must be retried.
@@ -262,7 +364,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 		prev[st.Name] = from
 		l.states[st.Name] = *st
 		if l.opts.Observer != nil {
-			l.opts.Observer.VIPStateChanged(st.Name, from, st.State, st.Reason)
+			l.opts.Observer.VIPChanged(VIPEvent{VIP: st.Name, From: from, To: st.State, Reason: st.Reason, Time: now})
 		}
 		lvl := slog.LevelInfo
 		if !st.State.Announced() && seen {
@@ -282,12 +384,46 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 			continue
 		}
 		delete(l.announced, p)
-		st := l.states[r.VIP]
-		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
-		if l.opts.Addresses != nil && l.vips[r.VIP].RemoveOnWithdraw && !l.missing[p] {
+		st, configured := l.states[r.VIP]
+		if !configured {
+			l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "to", "removed", "reason", "no longer configured (reload)")
+		} else {
+			l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
+		}
+		// A removed VIP's address always goes; a configured one's where the
+		// VIP says so.
+		if l.opts.Addresses != nil && (!configured || l.vips[r.VIP].RemoveOnWithdraw) && !l.missing[p] {
 			if err := l.opts.Addresses.Remove(p); err != nil {
 				l.log.Error("removing VIP address after withdrawal", "vip", r.VIP, "prefix", p, "err", err)
 			}
+		}
+	}
+	// After a reload: the withdrawals of removed VIPs went first (a policy
+	// change does not withdraw what was already sent); now the speaker
+	// takes the new configuration. Until it has, nothing is announced or
+	// replaced: the old export policy and sessions would send it wrong.
+	// Nor does the speaker change while a withdrawal is pending: the new
+	// export policy could keep it from leaving.
+	switch {
+	case l.converged:
+	case !ok:
+		update = nil
+	default:
+		cctx, cancel := context.WithTimeout(ctx, configureTimeout)
+		err := l.speaker.Configure(cctx, l.cfg)
+		cancel()
+		if err != nil {
+			if l.configureErr == nil || l.configureErr.Error() != err.Error() {
+				l.log.Error("the BGP speaker cannot take the new configuration; announcements wait, withdrawals go on; will retry", "err", err)
+			}
+			l.configureErr = err
+			ok = false
+			update = nil
+		} else {
+			if l.configureErr != nil {
+				l.log.Info("the BGP speaker took the new configuration", "after_error", l.configureErr)
+			}
+			l.converged, l.configureErr = true, nil
 		}
 	}
 	for _, r := range update {
@@ -336,125 +472,8 @@ func (l *loop) publish(vips []routes.VIPStatus) {
 	for _, r := range l.announced {
 		ann = append(ann, r)
 	}
-	slices.SortFunc(ann, func(x, y routes.Route) int { return comparePrefix(x.Prefix, y.Prefix) })
+	slices.SortFunc(ann, func(x, y routes.Route) int { return x.Prefix.Compare(y.Prefix) })
 	reason, drained := l.nodeDrain()
-	l.snap.Store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
+	l.store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
 }
 
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
-
-// shutdown withdraws every route, lets the UPDATEs leave, then stops BGP.
-func (l *loop) shutdown() {
-	ctx := context.Background()
-	if n := len(l.announced); n > 0 {
-		l.log.Info("shutting down: withdrawing all routes", "routes", n)
-	}
-	// The sessions' UPDATE counters before the withdrawals, to wait below
-	// until the withdrawals have left.
-	sent, err := l.speaker.SentUpdates(ctx)
-	if err != nil {
-		l.log.Warn("cannot read session counters; not waiting for withdrawals to leave", "err", err)
-	}
-	perFamily := map[config.Family]uint64{}
-	ps := make([]netip.Prefix, 0, len(l.announced))
-	for p := range l.announced {
-		ps = append(ps, p)
-	}
-	slices.SortFunc(ps, comparePrefix)
-	for _, p := range ps {
-		r := l.announced[p]
-		if err := l.speaker.Withdraw(ctx, p); err != nil {
-			l.log.Error("withdraw failed at shutdown", "vip", r.VIP, "prefix", p, "err", err)
-			continue
-		}
-		delete(l.announced, p)
-		perFamily[familyOfPrefix(p)]++
-		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", l.states[r.VIP].State, "to", "stopped", "reason", "anycastd is stopping")
-	}
-	// GoBGP v4 packs withdrawals queued together into shared UPDATEs: a
-	// session sends between one UPDATE per family and one per prefix.
-	least, most := make(map[netip.Addr]uint64), make(map[netip.Addr]uint64)
-	for _, peer := range l.cfg.BGP.Peers {
-		base, up := sent[peer.Address]
-		if !up {
-			continue
-		}
-		least[peer.Address], most[peer.Address] = base, base
-		for _, f := range peer.Families {
-			if n := perFamily[f]; n > 0 {
-				least[peer.Address]++
-				most[peer.Address] += n
-			}
-		}
-	}
-	fctx, cancel := context.WithTimeout(ctx, l.opts.FlushTimeout)
-	if err := l.waitSent(fctx, least, most); err != nil {
-		l.log.Warn("withdrawals may not all have left before the sessions close", "err", err)
-	}
-	cancel()
-	if err := l.speaker.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		l.log.Error("stopping BGP", "err", err)
-	}
-	// Addresses go last, after the routes are gone from the network.
-	if l.opts.Addresses != nil {
-		if err := l.opts.Addresses.Close(); err != nil {
-			l.log.Error("removing VIP addresses", "err", err)
-		}
-	}
-	l.publish(nil)
-}
-
-// sendQuiet is how long the UPDATE counters must stand still, once every
-// session has sent its least, before the withdrawals count as gone: GoBGP
-// writes what it has queued back to back.
-const sendQuiet = 50 * time.Millisecond
-
-// waitSent polls the sessions' UPDATE counters until each has reached most,
-// or each has reached least and none has moved for sendQuiet (a session
-// that went down meanwhile no longer counts).
-func (l *loop) waitSent(ctx context.Context, least, most map[netip.Addr]uint64) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	last := make(map[netip.Addr]uint64)
-	moved := time.Now()
-	for {
-		sent, err := l.speaker.SentUpdates(ctx)
-		if err != nil {
-			return err
-		}
-		behind, short := 0, 0
-		for addr, n := range most {
-			got, up := sent[addr]
-			if !up || got >= n {
-				continue
-			}
-			if got != last[addr] {
-				last[addr], moved = got, time.Now()
-			}
-			behind++
-			if got < least[addr] {
-				short++
-			}
-		}
-		if behind == 0 || (short == 0 && time.Since(moved) >= sendQuiet) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d sessions still sending: %w", behind, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-func familyOfPrefix(p netip.Prefix) config.Family {
-	if p.Addr().Is4() {
-		return config.FamilyIPv4
-	}
-	return config.FamilyIPv6
-}

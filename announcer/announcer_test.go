@@ -88,7 +88,7 @@ func TestAnnounceAndWithdrawFollowCheck(t *testing.T) {
 		t.Fatalf("router received %v before the check rose", bgptest.Prefixes(got))
 	}
 
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip4]; return ok },
 		"VIP at router", func() string { return fmt.Sprint(bgptest.Prefixes(r.Received(t))) })
 	got := r.Received(t)[vip4]
@@ -101,7 +101,7 @@ func TestAnnounceAndWithdrawFollowCheck(t *testing.T) {
 		t.Errorf("route at router (-want +got):\n%s", d)
 	}
 
-	a.Publish(health.Event{Check: "web", Status: health.StatusDown, Last: health.Result{Err: "connection refused"}})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusDown, Last: health.Result{Err: "connection refused"}})
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 0 }, "withdrawal", nil)
 	vips := a.Snapshot().VIPs
 	if len(vips) != 1 || vips[0].State != "down" {
@@ -134,7 +134,7 @@ func TestExportOnlyConfiguredVIPs(t *testing.T) {
 		ConnectRetry: time.Second, LocalAddress: edgeAddr, Families: []config.Family{config.FamilyIPv4},
 	})
 	a, _ := startAnnouncer(t, cfg)
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 
 	bgptest.Eventually(t, wait, func() bool { _, ok := r2.Received(t)[vip4]; return ok }, "VIP at second router", nil)
 	bgptest.Eventually(t, wait, func() bool { st, _, _ := r1.PeerState(t, edgeAddr); return st == "established" }, "first session", nil)
@@ -157,7 +157,7 @@ func TestIPv6OverIPv4SessionUsesConfiguredNextHop(t *testing.T) {
 	cfg.BGP.Peers[0].NextHopIPv6 = netip.MustParseAddr("2001:db8::2")
 	cfg.VIPs[0].Prefixes = []netip.Prefix{vip4, vip6}
 	a, _ := startAnnouncer(t, cfg)
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 2 }, "both VIPs at router",
 		func() string { return fmt.Sprint(bgptest.Prefixes(r.Received(t))) })
@@ -179,7 +179,7 @@ func TestIPv6Session(t *testing.T) {
 	cfg.BGP.Peers[0].Families = []config.Family{config.FamilyIPv6}
 	cfg.VIPs[0].Prefixes = []netip.Prefix{vip6}
 	a, _ := startAnnouncer(t, cfg)
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip6]; return ok }, "IPv6 VIP at router", nil)
 	if nh := r.Received(t)[vip6].NextHop; nh != "::1" {
 		t.Errorf("next hop = %s, want ::1 (the session's local address)", nh)
@@ -190,7 +190,7 @@ func TestShutdownWithdrawsEverything(t *testing.T) {
 	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
 	r.AddPeer(t, edgeAddr, 65001)
 	a, stop := startAnnouncer(t, testConfig(r))
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 1 }, "VIP at router", nil)
 	_, before, _ := r.PeerState(t, edgeAddr)
 	stop()
@@ -212,7 +212,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
 	r.AddPeer(t, edgeAddr, 65001)
 	a, stop := startAnnouncer(t, testConfig(r))
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == 1 }, "VIP at router", nil)
 	stop()
 	r.Stop()
@@ -259,7 +259,7 @@ func TestShutdownWithManyVIPsSeesWithdrawalsLeave(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- a.Run(ctx) }()
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == n }, "VIPs at router", nil)
 	cancel()
 	if err := <-errc; err != nil {

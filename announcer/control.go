@@ -48,32 +48,22 @@ func (a *Announcer) DrainForShutdown(ctx context.Context) error {
 	return a.control(ctx, controlReq{drain: true, source: drainShutdown, reason: "anycastd is stopping"})
 }
 
-// WaitDrained returns once no VIP is draining any more (their drain time is
-// over and they are withdrawn), or when ctx is done.
+// WaitDrained returns nil once no VIP is draining any more (their drain
+// time is over and they are withdrawn) or the loop has ended, and ctx's
+// error when ctx is done first.
 func (a *Announcer) WaitDrained(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for a.Snapshot().Draining() {
+	for {
+		snap, changed := a.watchSnapshot()
+		if !snap.Draining() {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-a.done:
 			return nil
-		case <-t.C:
+		case <-changed:
 		}
-	}
-	return nil
-}
-
-// PeerChanged tells the loop about a session state change (for
-// startup_delay). It never blocks: it may be called from GoBGP's callback.
-func (a *Announcer) PeerChanged(p PeerStatus) {
-	if !p.Established() {
-		return
-	}
-	select {
-	case a.peerUp <- struct{}{}:
-	default:
 	}
 }
 

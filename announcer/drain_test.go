@@ -14,8 +14,8 @@ import (
 	"github.com/anycastd/anycastd/internal/bgptest"
 )
 
-func up(a *Announcer)   { a.Publish(health.Event{Check: "web", Status: health.StatusUp}) }
-func down(a *Announcer) { a.Publish(health.Event{Check: "web", Status: health.StatusDown}) }
+func up(a *Announcer)   { a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp}) }
+func down(a *Announcer) { a.CheckChanged(health.Event{Check: "web", Status: health.StatusDown}) }
 
 func established(t *testing.T, r *bgptest.Router) func() bool {
 	return func() bool { st, _, _ := r.PeerState(t, edgeAddr); return st == "established" }

@@ -34,9 +34,16 @@ type GoBGP struct {
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
-	onPeer    func(PeerStatus)
+	onPeer    func(PeerEvent)
 	peerCfg   atomic.Pointer[map[netip.Addr]config.Peer] // configured peers, for log hints and limits
-	gen       int                                        // generation of the installed export policy
+
+	// What is installed, owned by the loop's goroutine (Start, Configure):
+	// the configuration the export policy was built from, its generation,
+	// the last generation tried, and each session's settings by address.
+	policyFor   *config.Config
+	gen         int
+	lastGen     int
+	sessionsFor map[string]*api.Peer
 
 	sessions sessionState   // what the session events told (gobgp_peers.go)
 	resyncs  sync.WaitGroup // resync goroutines, ended by Stop
@@ -44,12 +51,12 @@ type GoBGP struct {
 
 // OnPeerState registers f to be told of every session state change. Call it
 // before Start; f runs in GoBGP's event callback and must not block.
-func (g *GoBGP) OnPeerState(f func(PeerStatus)) { g.onPeer = f }
+func (g *GoBGP) OnPeerState(f func(PeerEvent)) { g.onPeer = f }
 
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own lines go
 // to it too, at anycastd's levels (logger.go: GoBGP's Info is debug).
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path)}
+	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path), sessionsFor: make(map[string]*api.Peer)}
 	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent), nil))
 	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
@@ -81,6 +88,7 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 	if err := g.installPolicies(ctx, cfg, 1, true); err != nil {
 		return err
 	}
+	g.policyFor, g.gen, g.lastGen = cfg, 1, 1
 
 	g.setPeers(cfg)
 	// The watch is registered before any peer exists: registering it
@@ -95,8 +103,8 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 	}
 
 	for _, p := range cfg.BGP.Peers {
-		if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(cfg, p)}); err != nil {
-			return fmt.Errorf("adding peer %s: %w", p.Address, err)
+		if err := g.addPeer(ctx, p.Address.String(), peerConfig(cfg, p)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -127,7 +135,6 @@ func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config, gen int
 			return fmt.Errorf("assigning policy %s: %w", a.Policies[0].Name, err)
 		}
 	}
-	g.gen = gen
 	return nil
 }
 

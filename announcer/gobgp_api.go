@@ -145,7 +145,7 @@ func (g *GoBGP) AdvertisedRoutes(ctx context.Context, addr netip.Addr) ([]Advert
 	if decodeErr != nil {
 		return nil, decodeErr
 	}
-	slices.SortFunc(out, func(a, b AdvertisedRoute) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b AdvertisedRoute) int { return netip.Prefix.Compare(a.Prefix, b.Prefix) })
 	return out, nil
 }
 

@@ -102,7 +102,7 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			st.LastError = g.sessions.lastDown[addr]
 			g.sessions.mu.Unlock()
 			if g.onPeer != nil {
-				g.onPeer(st)
+				g.onPeer(PeerEvent{Address: addr, ASN: st.ASN, From: prev, To: st.State, Time: ts, LastError: st.LastError})
 			}
 			attrs := []any{"peer", addr.String(), "asn", st.ASN, "state", st.State}
 			switch {

@@ -104,7 +104,7 @@ func startHostileLab(t *testing.T) *hostileLab {
 			t.Logf("speaker logs:\n%s", logs.String())
 		}
 	})
-	a.Publish(health.Event{Check: "web", Status: health.StatusUp})
+	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	return &hostileLab{t: t, router: r, sp: sp, a: a, ln: ln, logs: logs, cfg: cfg}
 }
 

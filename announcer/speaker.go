@@ -12,8 +12,10 @@ import (
 )
 
 // Speaker is the BGP side of the announcer. The only implementation talking
-// to real BGP is the GoBGP adapter (gobgp.go); tests may record calls instead.
+// to real BGP is the GoBGP adapter (gobgp*.go); the loop's tests use a
+// recording fake (fake_test.go).
 type Speaker interface {
+	SpeakerReader
 	// Start brings up the BGP instance, its policies and its peers.
 	Start(ctx context.Context, cfg *config.Config) error
 	// Announce adds the route, or replaces the one announced for its prefix.
@@ -24,15 +26,29 @@ type Speaker interface {
 	// SentUpdates returns how many UPDATE messages each established session
 	// has written to its socket so far.
 	SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error)
-	// Peers returns the state of every configured session.
-	Peers(ctx context.Context) ([]PeerStatus, error)
-	// Reconfigure moves the running instance from old to new: policies,
-	// and only the sessions whose own settings changed. The global settings
-	// (ASN, router ID, listener) must be equal (config.Compare refuses a
-	// reload otherwise).
-	Reconfigure(ctx context.Context, old, new *config.Config) error
+	// Configure moves the running instance to cfg from what it has
+	// installed: the export policy, and only the sessions whose own
+	// settings differ (added, deleted, or deleted and added again). The
+	// global settings (ASN, router ID, listener) must equal Start's
+	// (config.Compare refuses a reload otherwise). After an error the
+	// instance may be part way; calling Configure again with the same cfg
+	// completes the move. Configure with the installed cfg does nothing.
+	Configure(ctx context.Context, cfg *config.Config) error
 	// Stop closes every session and stops the instance.
 	Stop(ctx context.Context) error
+}
+
+// SpeakerReader is the read side of the speaker, for the API and metrics.
+// Its methods may be called from any goroutine.
+type SpeakerReader interface {
+	// Peers returns the state of every configured session.
+	Peers(ctx context.Context) ([]PeerStatus, error)
+	// PeerDetails returns every configured session with its message and
+	// prefix counters, in no particular order.
+	PeerDetails(ctx context.Context) ([]PeerDetail, error)
+	// AdvertisedRoutes returns the routes sent to the session with peer,
+	// sorted by prefix.
+	AdvertisedRoutes(ctx context.Context, peer netip.Addr) ([]AdvertisedRoute, error)
 }
 
 // PeerStatus is a BGP session as seen by the speaker.
@@ -55,8 +71,9 @@ type PeerStatus struct {
 func (p PeerStatus) Established() bool { return p.State == "established" }
 
 // Addresses puts VIP addresses on the host so that the service can bind them
-// and the host accepts their traffic. routes.Host implements it with netlink;
-// without one (interface.manage = false) addresses are the operator's job.
+// and the host accepts their traffic. hostaddr.Host implements it with
+// netlink; without one (interface.manage = false) addresses are the
+// operator's job.
 type Addresses interface {
 	// Add puts prefix's address on the interface; an address already there
 	// is adopted, never removed later.
