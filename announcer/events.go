@@ -11,7 +11,8 @@ import (
 // One event vocabulary: every transition anycastd makes or sees (a check's
 // status, a BGP session's state, a VIP's state) is one typed event with the
 // state it left (From) and the one it entered (To). The daemon fans each out
-// in one place to the announcer, metrics and the API's event stream.
+// in one place (internal/daemon) to the announcer, metrics and the API's
+// event stream.
 
 // Observer is told of every transition. Its methods are called from the
 // goroutine of the transition's owner (a probe, GoBGP's event watcher, the
@@ -49,28 +50,4 @@ type VIPEvent struct {
 	From, To routes.State
 	Reason   string
 	Time     time.Time
-}
-
-// Observers tells every observer in the list, in order.
-type Observers []Observer
-
-// CheckChanged implements Observer.
-func (os Observers) CheckChanged(ev health.Event) {
-	for _, o := range os {
-		o.CheckChanged(ev)
-	}
-}
-
-// PeerChanged implements Observer.
-func (os Observers) PeerChanged(ev PeerEvent) {
-	for _, o := range os {
-		o.PeerChanged(ev)
-	}
-}
-
-// VIPChanged implements Observer.
-func (os Observers) VIPChanged(ev VIPEvent) {
-	for _, o := range os {
-		o.VIPChanged(ev)
-	}
 }

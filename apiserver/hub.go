@@ -9,7 +9,6 @@ import (
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
 	"github.com/anycastd/anycastd/health"
-	"github.com/anycastd/anycastd/routes"
 )
 
 // Default sizes of the Hub.
@@ -22,21 +21,18 @@ const (
 )
 
 // Hub collects the daemon's transitions into a numbered event stream: it is
-// the announcer's Observer (VIP transitions), takes check transitions from
-// the health manager's publish callback and session changes from the
-// speaker's peer callback. It keeps the most recent events for replay and
-// fans new ones out to watchers. Its callbacks never block.
+// an announcer.Observer of check, session and VIP transitions, each of which
+// carries the state it left. It keeps the most recent events for replay and
+// fans new ones out to watchers. Its methods never block.
 type Hub struct {
 	now func() time.Time
 
-	mu     sync.Mutex
-	seq    uint64
-	ring   []*pb.Event // the last len(ring) events; ring[next] is the oldest once full
-	next   int
-	full   bool
-	checks map[string]health.Status
-	peers  map[string]pb.PeerState
-	subs   map[*subscriber]struct{}
+	mu   sync.Mutex
+	seq  uint64
+	ring []*pb.Event // the last len(ring) events; ring[next] is the oldest once full
+	next int
+	full bool
+	subs map[*subscriber]struct{}
 }
 
 type subscriber struct{ ch chan *pb.Event }
@@ -48,50 +44,38 @@ func NewHub(history int) *Hub {
 		history = DefaultHistory
 	}
 	return &Hub{
-		now:    time.Now,
-		ring:   make([]*pb.Event, history),
-		checks: make(map[string]health.Status),
-		peers:  make(map[string]pb.PeerState),
-		subs:   make(map[*subscriber]struct{}),
+		now:  time.Now,
+		ring: make([]*pb.Event, history),
+		subs: make(map[*subscriber]struct{}),
 	}
 }
 
 var _ announcer.Observer = (*Hub)(nil)
 
-// VIPStateChanged records a VIP transition (announcer.Observer). from is
-// "none" for a VIP's first state.
-func (h *Hub) VIPStateChanged(vip string, from, to routes.State, reason string) {
+// VIPChanged records a VIP transition (announcer.Observer). From is "none"
+// for a VIP's first state.
+func (h *Hub) VIPChanged(ev announcer.VIPEvent) {
 	h.add(&pb.Event{Kind: &pb.Event_Vip{Vip: &pb.VIPTransition{
-		Vip: vip, From: vipState(from), To: vipState(to), Reason: reason,
+		Vip: ev.VIP, From: vipState(ev.From), To: vipState(ev.To), Reason: ev.Reason,
 	}}})
 }
 
-// CheckChanged records a check transition; it is meant to be called with
-// every event the health manager publishes.
+// CheckChanged records a check transition (announcer.Observer).
 func (h *Hub) CheckChanged(ev health.Event) {
-	h.mu.Lock()
-	from := h.checks[ev.Check] // StatusUnknown before the first transition
-	h.checks[ev.Check] = ev.Status
-	h.addLocked(&pb.Event{Kind: &pb.Event_Check{Check: &pb.CheckTransition{
-		Check: ev.Check, From: checkStatus(from), To: checkStatus(ev.Status), Last: probeResult(ev.Last),
+	h.add(&pb.Event{Kind: &pb.Event_Check{Check: &pb.CheckTransition{
+		Check: ev.Check, From: checkStatus(ev.From), To: checkStatus(ev.Status), Last: probeResult(ev.Last),
 	}}})
-	h.mu.Unlock()
 }
 
-// PeerStateChanged records a BGP session state change; it is meant for the
-// speaker's OnPeerState callback.
-func (h *Hub) PeerStateChanged(p announcer.PeerStatus) {
-	addr := p.Address.String()
-	to := peerState(p.State)
-	h.mu.Lock()
-	from := h.peers[addr]
-	h.peers[addr] = to
-	if from != to {
-		h.addLocked(&pb.Event{Kind: &pb.Event_Peer{Peer: &pb.PeerTransition{
-			Peer: addr, Asn: p.ASN, From: from, To: to,
-		}}})
+// PeerChanged records a BGP session state change (announcer.Observer).
+func (h *Hub) PeerChanged(ev announcer.PeerEvent) {
+	from, to := peerState(ev.From), peerState(ev.To)
+	if from == to {
+		return
 	}
-	h.mu.Unlock()
+	h.add(&pb.Event{Kind: &pb.Event_Peer{Peer: &pb.PeerTransition{
+		Peer: ev.Address.String(), Asn: ev.ASN, From: from, To: to,
+	}}})
 }
 
 func (h *Hub) add(ev *pb.Event) {

@@ -24,13 +24,13 @@ func TestHubKeepsTheLastEvents(t *testing.T) {
 		t.Fatalf("empty hub has %v", got)
 	}
 	for range 3 {
-		h.VIPStateChanged("web", "up", "down", "")
+		h.VIPChanged(announcer.VIPEvent{VIP: "web", From: "up", To: "down"})
 	}
 	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Errorf("before wrapping: %v", got)
 	}
 	for range 3 {
-		h.VIPStateChanged("web", "down", "up", "")
+		h.VIPChanged(announcer.VIPEvent{VIP: "web", From: "down", To: "up"})
 	}
 	if got := seqs(h.Events(0)); !slices.Equal(got, []uint64{3, 4, 5, 6}) {
 		t.Errorf("after wrapping: %v, want the last 4", got)
@@ -42,12 +42,12 @@ func TestHubKeepsTheLastEvents(t *testing.T) {
 
 func TestHubSubscribeMissesNothing(t *testing.T) {
 	h := NewHub(0)
-	h.VIPStateChanged("web", "none", "up", "")
+	h.VIPChanged(announcer.VIPEvent{VIP: "web", From: "none", To: "up"})
 	hist, ch, cancel := h.Subscribe(0)
 	defer cancel()
-	h.VIPStateChanged("web", "up", "down", "")
+	h.VIPChanged(announcer.VIPEvent{VIP: "web", From: "up", To: "down"})
 	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusUp})
-	h.CheckChanged(health.Event{Check: "svc", Status: health.StatusDown, Last: health.Result{Err: "refused", Kind: health.KindFail}})
+	h.CheckChanged(health.Event{Check: "svc", From: health.StatusUp, Status: health.StatusDown, Last: health.Result{Err: "refused", Kind: health.KindFail}})
 	got := seqs(hist)
 	for range 3 {
 		got = append(got, (<-ch).Seq)
@@ -71,7 +71,7 @@ func TestHubCutsOffASlowWatcher(t *testing.T) {
 	_, ch, cancel := h.Subscribe(0)
 	defer cancel()
 	for range subscriberBuffer + 1 {
-		h.VIPStateChanged("web", "up", "down", "") // must not block
+		h.VIPChanged(announcer.VIPEvent{VIP: "web", From: "up", To: "down"}) // must not block
 	}
 	n := 0
 	for range ch {
@@ -85,8 +85,10 @@ func TestHubCutsOffASlowWatcher(t *testing.T) {
 func TestHubPeerStatesOnlyOnChange(t *testing.T) {
 	h := NewHub(0)
 	a := netip.MustParseAddr("198.18.1.1")
+	from := ""
 	for _, s := range []string{"active", "active", "established", "idle"} {
-		h.PeerStateChanged(announcer.PeerStatus{Address: a, ASN: 65000, State: s})
+		h.PeerChanged(announcer.PeerEvent{Address: a, ASN: 65000, From: from, To: s})
+		from = s
 	}
 	var got []string
 	for _, e := range h.Events(0) {

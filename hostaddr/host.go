@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ import (
 //
 // Ownership: anycastd removes only what it added. Before adding an address
 // (or creating the link) it records that in a journal in the state dir (see
-// host_state.go); an address that was on the interface before anycastd wanted
+// state.go); an address that was on the interface before anycastd wanted
 // it is adopted: used, never removed. A restart reads the journal: recorded
 // addresses still present stay anycastd's, those of VIPs no longer configured
 // are removed.
@@ -35,7 +35,7 @@ type Host struct {
 	log   *slog.Logger
 	name  string
 	ns    netns.NsHandle
-	ownNS bool // ns was opened by NewHost
+	ownNS bool // ns was opened by New
 	nl    *netlink.Handle
 	vips  map[netip.Prefix]string // configured VIP host addresses → VIP name
 	// newLink describes the link to create: a dummy link (tests may use
@@ -55,8 +55,8 @@ type Host struct {
 	j       *journal
 }
 
-// HostOptions are the optional parts of NewHost.
-type HostOptions struct {
+// Options are the optional parts of New.
+type Options struct {
 	// Namespace is the network namespace to work in; nil: the caller's.
 	// The caller keeps it open for as long as the Host lives.
 	Namespace *netns.NsHandle
@@ -65,13 +65,13 @@ type HostOptions struct {
 	newLink func(name string) netlink.Link // nil: dummy
 }
 
-// NewHost prepares cfg.Interface for the VIP addresses of cfg.VIPs: it
+// New prepares cfg.Interface for the VIP addresses of cfg.VIPs: it
 // creates the link if needed (a dummy link; lo always exists), brings it up,
 // takes over what the state dir records from an earlier run, and warns about
 // VIP addresses found on other interfaces. It adds no VIP address itself.
 //
 // Without CAP_NET_ADMIN it fails with an error saying so that wraps EPERM.
-func NewHost(cfg *config.Config, opts HostOptions) (*Host, error) {
+func New(cfg *config.Config, opts Options) (*Host, error) {
 	h := &Host{
 		log:     opts.Logger,
 		name:    cfg.Interface.Name,

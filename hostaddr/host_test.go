@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"fmt"
@@ -171,9 +171,9 @@ func hostConfig(dev, stateDir string, prefixes ...netip.Prefix) *config.Config {
 func newHost(t *testing.T, n *testNS, cfg *config.Config) (*Host, *testutil.SyncBuffer) {
 	t.Helper()
 	logs := &testutil.SyncBuffer{}
-	h, err := NewHost(cfg, HostOptions{Namespace: &n.h, Logger: slog.New(slog.NewTextHandler(logs, nil)), newLink: n.newLink})
+	h, err := New(cfg, Options{Namespace: &n.h, Logger: slog.New(slog.NewTextHandler(logs, nil)), newLink: n.newLink})
 	if err != nil {
-		t.Fatalf("NewHost: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
 		h.Close()
@@ -206,7 +206,7 @@ func TestHostLoopback(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := newHost(t, n, hostConfig("lo", dir, p4, p6))
 	if l := n.link(t, "lo"); l.Attrs().Flags&net.FlagUp == 0 {
-		t.Errorf("lo is down after NewHost")
+		t.Errorf("lo is down after New")
 	}
 	mustAdd(t, h, p4, p6)
 	mustAdd(t, h, p4) // again: no error
@@ -235,7 +235,7 @@ func TestHostDummyLink(t *testing.T) {
 	h, _ := newHost(t, n, hostConfig("acd0", t.TempDir(), p4, p6))
 	l := n.link(t, "acd0")
 	if l == nil || l.Type() != n.linkType() || l.Attrs().Flags&net.FlagUp == 0 {
-		t.Fatalf("acd0 after NewHost: %+v, want an up %s link", l, n.linkType())
+		t.Fatalf("acd0 after New: %+v, want an up %s link", l, n.linkType())
 	}
 	mustAdd(t, h, p4, p6)
 	n.wantAddrs(t, "acd0", []netip.Prefix{p4, p6}, nil)

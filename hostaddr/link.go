@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"errors"
@@ -177,7 +177,7 @@ func sortedPrefixes(m map[netip.Prefix]bool) []netip.Prefix {
 	for p := range m {
 		ps = append(ps, p)
 	}
-	slices.SortFunc(ps, comparePrefix)
+	slices.SortFunc(ps, netip.Prefix.Compare)
 	return ps
 }
 

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package routes
+package hostaddr
 
 import (
 	"errors"
@@ -15,16 +15,16 @@ import (
 // Host manages VIP addresses through netlink, on Linux only.
 type Host struct{}
 
-// HostOptions are the optional parts of NewHost.
-type HostOptions struct {
+// Options are the optional parts of New.
+type Options struct {
 	Namespace *netns.NsHandle
 	Logger    *slog.Logger
 }
 
 var errNotLinux = errors.New("managing VIP addresses needs Linux; set [interface] manage = false")
 
-// NewHost fails: only Linux is supported.
-func NewHost(*config.Config, HostOptions) (*Host, error) { return nil, errNotLinux }
+// New fails: only Linux is supported.
+func New(*config.Config, Options) (*Host, error) { return nil, errNotLinux }
 
 func (*Host) Add(netip.Prefix) error    { return errNotLinux }
 func (*Host) Remove(netip.Prefix) error { return errNotLinux }

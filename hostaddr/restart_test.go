@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"errors"
@@ -119,9 +119,9 @@ func TestHostStateDirLocked(t *testing.T) {
 	n := newTestNS(t)
 	dir := t.TempDir()
 	newHost(t, n, hostConfig("lo", dir, p4))
-	_, err := NewHost(hostConfig("lo", dir, p4), HostOptions{Namespace: &n.h})
+	_, err := New(hostConfig("lo", dir, p4), Options{Namespace: &n.h})
 	if err == nil || !strings.Contains(err.Error(), "in use by another anycastd") {
-		t.Errorf("second NewHost on the same state dir: %v, want in use", err)
+		t.Errorf("second New on the same state dir: %v, want in use", err)
 	}
 }
 
@@ -129,9 +129,9 @@ func TestHostCorruptJournal(t *testing.T) {
 	n := newTestNS(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, journalName), []byte("something else\n"), 0o644)
-	_, err := NewHost(hostConfig("lo", dir, p4), HostOptions{Namespace: &n.h})
+	_, err := New(hostConfig("lo", dir, p4), Options{Namespace: &n.h})
 	if err == nil || !strings.Contains(err.Error(), "remove it to start afresh") {
-		t.Errorf("NewHost with a corrupt state file: %v", err)
+		t.Errorf("New with a corrupt state file: %v", err)
 	}
 }
 

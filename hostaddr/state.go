@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"bufio"
@@ -192,7 +192,7 @@ func (j *journal) compact(st hostState) error {
 	for p := range st.Owned {
 		owned = append(owned, p)
 	}
-	slices.SortFunc(owned, comparePrefix)
+	slices.SortFunc(owned, netip.Prefix.Compare)
 	for _, p := range owned {
 		fmt.Fprintf(&b, "add %s\n", p)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package routes
+package hostaddr
 
 import (
 	"errors"

@@ -85,15 +85,15 @@ func New(reg prometheus.Registerer, version string, src Sources) *Metrics {
 	return m
 }
 
-// VIPStateChanged counts a VIP transition.
-func (m *Metrics) VIPStateChanged(vip string, from, to routes.State, reason string) {
-	m.vipTransitions.WithLabelValues(vip, string(to)).Inc()
+// VIPChanged counts a VIP transition.
+func (m *Metrics) VIPChanged(ev announcer.VIPEvent) {
+	m.vipTransitions.WithLabelValues(ev.VIP, string(ev.To)).Inc()
 }
 
-// PeerStateChanged counts sessions reaching Established.
-func (m *Metrics) PeerStateChanged(p announcer.PeerStatus) {
-	if p.Established() {
-		m.peerEstablished.WithLabelValues(p.Address.String()).Inc()
+// PeerChanged counts sessions reaching Established.
+func (m *Metrics) PeerChanged(ev announcer.PeerEvent) {
+	if ev.Established() {
+		m.peerEstablished.WithLabelValues(ev.Address.String()).Inc()
 	}
 }
 
@@ -121,8 +121,8 @@ var (
 		"The VIP's state: one series per state, 1 for the current one.", []string{"vip", "state"}, nil)
 	descAnnounced = prometheus.NewDesc(namespace+"_vip_announced",
 		"Whether the VIP prefix is announced (1) or not (0).", []string{"vip", "prefix"}, nil)
-	descSinceTransition = prometheus.NewDesc(namespace+"_vip_seconds_since_transition",
-		"Seconds since the VIP last changed state.", []string{"vip"}, nil)
+	descLastTransition = prometheus.NewDesc(namespace+"_vip_last_transition_timestamp_seconds",
+		"When the VIP last changed state, as a Unix time.", []string{"vip"}, nil)
 	descCheckUp = prometheus.NewDesc(namespace+"_check_up",
 		"Whether the health check is up (1) or not (0: down, or not yet risen).", []string{"check", "type"}, nil)
 	descPeerUp = prometheus.NewDesc(namespace+"_peer_up",
@@ -136,7 +136,7 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVIPState, descAnnounced, descSinceTransition,
+	for _, d := range []*prometheus.Desc{descVIPState, descAnnounced, descLastTransition,
 		descCheckUp, descPeerUp, descPeerPrefixes, descPeerMaxPrefixes, descDraining} {
 		ch <- d
 	}
@@ -145,7 +145,6 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	cfg := c.src.Config()
 	snap := c.src.Snapshot()
-	now := time.Now()
 	announced := make(map[netip.Prefix]bool, len(snap.Announced))
 	perFamily := map[config.Family]int{}
 	for _, r := range snap.Announced {
@@ -161,7 +160,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descVIPState, prometheus.GaugeValue, b2f(v.State == s), v.Name, string(s))
 		}
 		if !v.Since.IsZero() {
-			ch <- prometheus.MustNewConstMetric(descSinceTransition, prometheus.GaugeValue, now.Sub(v.Since).Seconds(), v.Name)
+			ch <- prometheus.MustNewConstMetric(descLastTransition, prometheus.GaugeValue, float64(v.Since.UnixNano())/1e9, v.Name)
 		}
 	}
 	for _, v := range cfg.VIPs {

@@ -49,9 +49,9 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *announcer.Snapshot)
 
 func TestMetricsLint(t *testing.T) {
 	reg, m, _ := fixture(t)
-	m.VIPStateChanged("web", routes.StateDown, routes.StateUp, "")
+	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: routes.StateDown, To: routes.StateUp})
 	m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: 3 * time.Millisecond})
-	m.PeerStateChanged(announcer.PeerStatus{Address: peer, State: "established"})
+	m.PeerChanged(announcer.PeerEvent{Address: peer, From: "openconfirm", To: "established"})
 	m.ConfigLoaded(true, time.Now())
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -115,9 +115,9 @@ anycastd_peer_prefixes_advertised{peer="198.18.1.1"} 0
 
 func TestEventCounters(t *testing.T) {
 	_, m, _ := fixture(t)
-	m.VIPStateChanged("web", "none", routes.StateDown, "")
-	m.VIPStateChanged("web", routes.StateDown, routes.StateUp, "")
-	m.VIPStateChanged("web", routes.StateUp, routes.StateDown, "")
+	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: "none", To: routes.StateDown})
+	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: routes.StateDown, To: routes.StateUp})
+	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: routes.StateUp, To: routes.StateDown})
 	if got := testutil.ToFloat64(m.vipTransitions.WithLabelValues("web", "down")); got != 2 {
 		t.Errorf("transitions to down = %v, want 2", got)
 	}
@@ -132,5 +132,28 @@ func TestEventCounters(t *testing.T) {
 	m.ConfigLoaded(false, time.Now())
 	if got := testutil.ToFloat64(m.reloadOK); got != 0 {
 		t.Errorf("config_last_reload_successful = %v after a refused reload, want 0", got)
+	}
+}
+
+func TestVIPLastTransition(t *testing.T) {
+	reg, _, snap := fixture(t)
+	// The value is the time of the change, not its age: it is the same at
+	// every scrape.
+	snap.VIPs[0].Since = time.Unix(1700000000, 500_000_000)
+	want := `
+# HELP anycastd_vip_last_transition_timestamp_seconds When the VIP last changed state, as a Unix time.
+# TYPE anycastd_vip_last_transition_timestamp_seconds gauge
+anycastd_vip_last_transition_timestamp_seconds{vip="web"} 1700000000.5
+`
+	for range 2 {
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "anycastd_vip_last_transition_timestamp_seconds"); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// A VIP whose Since the announcer has not set has no series.
+	snap.VIPs[0].Since = time.Time{}
+	if n, err := testutil.GatherAndCount(reg, "anycastd_vip_last_transition_timestamp_seconds"); err != nil || n != 0 {
+		t.Errorf("series with a zero Since = %d (err %v), want 0", n, err)
 	}
 }

@@ -1,13 +1,14 @@
-// Package routes decides what anycastd announces. Compute is a pure function
-// from the configuration, the check states and the operator's overrides to the
-// desired route table; Diff turns two tables into the changes to apply.
+// Package routes decides what anycastd announces. It is the pure route
+// table: Compute is a pure function from the configuration, the check states
+// and the operator's overrides to the desired route table; Diff turns two
+// tables into the changes to apply. It touches neither the host nor the
+// network (VIP addresses on the host are package hostaddr's).
 package routes
 
 import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -279,14 +280,7 @@ func Diff(announced, desired Table) (update []Route, withdraw []netip.Prefix) {
 			withdraw = append(withdraw, p)
 		}
 	}
-	sort.Slice(update, func(i, j int) bool { return comparePrefix(update[i].Prefix, update[j].Prefix) < 0 })
-	sort.Slice(withdraw, func(i, j int) bool { return comparePrefix(withdraw[i], withdraw[j]) < 0 })
+	slices.SortFunc(update, func(x, y Route) int { return x.Prefix.Compare(y.Prefix) })
+	slices.SortFunc(withdraw, netip.Prefix.Compare)
 	return update, withdraw
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }

@@ -1,0 +1,25 @@
+// Package hostaddr puts anycastd's VIP addresses on a local interface, so
+// that the services can bind them and the host accepts their traffic,
+// through rtnetlink. It is the only package that imports
+// github.com/vishvananda/netlink.
+//
+// It owns three things:
+//
+//   - the addresses: [New] prepares the configured interface (lo, or a dummy
+//     link it creates and brings up), and [Host.Add] and [Host.Remove] put
+//     single-address VIP prefixes on it and take them away; [Host] implements
+//     announcer.Addresses.
+//   - the ownership journal: a write-ahead record in the state dir of every
+//     address (and link) anycastd adds, written before the change. anycastd
+//     removes only what it added; an address that was there before is
+//     adopted and left alone. A restart, even after a crash, reads the journal
+//     to keep what is still its own, remove what it added for VIPs no longer
+//     configured, and clean up an interface an earlier configuration used.
+//     [Host.Close] removes what anycastd added, and the link if it created it.
+//   - the address watch: [Host.Watch] follows the interface's addresses over
+//     a netlink subscription and reports a VIP address deleted by someone
+//     else, and its return.
+//
+// Linux only: elsewhere [New] and [Host.Watch] fail with an error that says
+// to set [interface] manage = false and put the addresses on yourself.
+package hostaddr

@@ -1,0 +1,307 @@
+// Package daemon is anycastd's lifecycle: it builds the parts in dependency
+// order (New), starts them (Start), moves them to a new configuration
+// (Reload) and takes them down in the order RFC 8326 and the routers need
+// (Shutdown). cmd/anycastd keeps flags, signals and exit codes.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/anycastd/anycastd/announcer"
+	"github.com/anycastd/anycastd/apiserver"
+	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/hostaddr"
+	"github.com/anycastd/anycastd/metrics"
+)
+
+// Options are what the daemon is started with.
+type Options struct {
+	// Path is the configuration file, read again by Reload.
+	Path string
+	// Config is Path's configuration, already loaded and valid.
+	Config  *config.Config
+	Logger  *slog.Logger
+	Version string
+	// StartTime is when the process started, for the API's uptime (zero:
+	// when New was called).
+	StartTime time.Time
+}
+
+// Daemon is one running anycastd. Its parts each own their state: the
+// announcer loop owns what is announced and the configuration in force, the
+// health manager the checks, the speaker the BGP sessions, the host the VIP
+// addresses; the daemon only wires them and orders their start and stop.
+type Daemon struct {
+	o       Options
+	log     *slog.Logger
+	host    *hostaddr.Host // nil: interface.manage = false
+	speaker *announcer.GoBGP
+	ann     *announcer.Announcer
+	checks  *health.Manager
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	hub     *apiserver.Hub
+
+	reloadMu sync.Mutex // one reload at a time (SIGHUP and the API)
+
+	// Set by Start; undone by Shutdown in reverse.
+	stops   []func() // run last first
+	annStop context.CancelFunc
+	annDone chan error
+}
+
+// New builds the daemon's parts in dependency order, without starting
+// anything that runs or listens: the host addresses (which adopt or clean
+// what a previous run left), the BGP speaker, the event fan-out, the
+// announcer, the health manager, metrics and the API's event hub. It fails
+// when the host addresses cannot be set up (no CAP_NET_ADMIN, say).
+func New(o Options) (*Daemon, error) {
+	if o.StartTime.IsZero() {
+		o.StartTime = time.Now()
+	}
+	cfg := o.Config
+	d := &Daemon{o: o, log: o.Logger}
+	var opts announcer.Options
+	if cfg.Interface.Manage {
+		h, err := hostaddr.New(cfg, hostaddr.Options{Logger: d.log})
+		if err != nil {
+			return nil, err
+		}
+		d.host, opts.Addresses = h, h
+	}
+	d.speaker = announcer.NewGoBGP(d.log)
+	d.hub = apiserver.NewHub(0)
+	d.reg = prometheus.NewRegistry()
+	ev := &events{hub: d.hub}
+	opts.Observer = ev
+	d.ann = announcer.New(cfg, d.speaker, d.log, opts)
+	ev.ann = d.ann
+	d.checks = health.NewManager(d.log, ev.CheckChanged)
+	d.speaker.OnPeerState(ev.PeerChanged)
+	d.metrics = metrics.New(d.reg, o.Version, metrics.Sources{
+		Config:   func() *config.Config { return d.ann.Snapshot().Config },
+		Snapshot: d.ann.Snapshot,
+		Checks:   d.checks.States,
+		Peers:    d.speaker.Peers,
+	})
+	ev.metrics = d.metrics
+	d.metrics.ConfigLoaded(true, time.Now())
+	if cfg.Metrics.GoBGPCollector {
+		d.reg.MustRegister(d.speaker.Collector())
+	}
+	if cfg.Metrics.Listen != "" {
+		// Per-check series cost memory (about 3 KB a check); only keep
+		// them when someone can scrape them.
+		d.checks.OnResult(d.metrics.ProbeResult)
+	}
+	return d, nil
+}
+
+// Start starts serving, each part before those that need it: the metrics
+// and API listeners, the address watch, the announcer loop (the BGP
+// speaker, policies, sessions), then the checks, which feed it. On an
+// error what started is stopped again (addresses anycastd added are
+// removed) and the error says what could not start.
+func (d *Daemon) Start() error {
+	cfg := d.o.Config
+	d.log.Info("anycastd starting", "version", d.o.Version, "asn", cfg.BGP.ASN,
+		"router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers), "vips", len(cfg.VIPs), "checks", len(cfg.Checks))
+	if d.host != nil {
+		// Whatever the way out, what anycastd added goes (a no-op once the
+		// announcer has closed it after withdrawing the routes).
+		d.stops = append(d.stops, func() {
+			if err := d.host.Close(); err != nil {
+				d.log.Error("removing VIP addresses", "err", err)
+			}
+		})
+	}
+	if err := d.startMetrics(cfg); err != nil {
+		d.undo()
+		return err
+	}
+	if err := d.startAPI(cfg); err != nil {
+		d.undo()
+		return err
+	}
+	stopWatch := func() {}
+	if d.host != nil {
+		var err error
+		if stopWatch, err = d.host.Watch(d.ann.AddressChanged); err != nil {
+			d.undo()
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.annStop, d.annDone = cancel, make(chan error, 1)
+	go func() {
+		err := d.ann.Run(ctx)
+		stopWatch() // AddressChanged no longer blocks once Run has returned
+		d.annDone <- err
+	}()
+	if err := d.checks.Start(context.Background(), cfg.Checks); err != nil {
+		cancel()
+		<-d.annDone
+		d.undo()
+		return err
+	}
+	return nil
+}
+
+// undo runs the stops of what started, last first.
+func (d *Daemon) undo() {
+	for i := len(d.stops) - 1; i >= 0; i-- {
+		d.stops[i]()
+	}
+	d.stops = nil
+}
+
+func (d *Daemon) startMetrics(cfg *config.Config) error {
+	if cfg.Metrics.Listen == "" {
+		return nil
+	}
+	srv, err := metrics.Listen(cfg.Metrics.Listen, d.reg, d.log)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			d.log.Error("metrics server failed", "err", err)
+		}
+	}()
+	d.stops = append(d.stops, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	d.log.Info("serving metrics", "addr", srv.Addr().String())
+	return nil
+}
+
+// startAPI serves the gRPC API as cfg.API says (nothing when it is
+// disabled).
+func (d *Daemon) startAPI(cfg *config.Config) error {
+	if cfg.API.Listen == "" && cfg.API.TCPListen == "" {
+		return nil
+	}
+	srv := apiserver.New(apiserver.Options{
+		Version:   d.o.Version,
+		StartTime: d.o.StartTime,
+		Config:    func() *config.Config { return d.ann.Snapshot().Config }, // the one in force, after reloads
+		Announcer: d.ann,
+		Checks:    d.checks.States,
+		Speaker:   announcer.SpeakerReader(d.speaker),
+		Hub:       d.hub,
+		Reload:    d.Reload,
+		Report:    d.checks.Report,
+		Logger:    d.log,
+	})
+	l, err := srv.Listen(cfg.API)
+	if err != nil {
+		return err
+	}
+	for _, a := range l.Addrs() {
+		d.log.Info("serving the API", "addr", a.Network()+"://"+a.String())
+	}
+	d.stops = append(d.stops, l.Stop)
+	return nil
+}
+
+// Done is closed-by-value when the announcer loop has ended by itself (its
+// speaker could not start): the error says why. Valid after Start.
+func (d *Daemon) Done() <-chan error { return d.annDone }
+
+// DrainTime is the drain time of the configuration in force.
+func (d *Daemon) DrainTime() time.Duration { return d.ann.Snapshot().Config.Node.DrainTime }
+
+// Reload reads the configuration file again and, if it is valid and
+// config.Compare accepts it, puts it in force: the announcer first (it owns
+// the reload: removed VIPs are withdrawn, the speaker takes the new
+// configuration, only the difference reaches the routers), then the checks
+// follow (new ones start rising, removed ones stop, changed ones restart).
+// A file with errors or a refused change leaves everything as it was and
+// returns an error naming the problem. An error wrapping
+// announcer.ErrNotConverged means the configuration is in force but the
+// speaker is still catching up.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	path := d.o.Path
+	newCfg, err := config.Load(path)
+	if err != nil {
+		d.metrics.ConfigLoaded(false, time.Now())
+		d.log.Error("reload refused: the configuration has errors; the running one stays", "file", path, "err", err)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	diff := config.Compare(d.ann.Snapshot().Config, newCfg)
+	if refused := diff.Refused(); len(refused) > 0 {
+		d.metrics.ConfigLoaded(false, time.Now())
+		for _, c := range refused {
+			d.log.Error("reload refused; the running configuration stays", "change", c.String())
+		}
+		return fmt.Errorf("reload refused: %s", refused[0])
+	}
+	if diff.Empty() {
+		d.metrics.ConfigLoaded(true, time.Now())
+		d.log.Info("reload: the configuration did not change", "file", path)
+		return nil
+	}
+	for _, c := range diff.Changes {
+		d.log.Info("reload", "change", c.String())
+	}
+	annErr := d.ann.Reload(ctx, newCfg)
+	if annErr != nil && !errors.Is(annErr, announcer.ErrNotConverged) {
+		d.metrics.ConfigLoaded(false, time.Now())
+		d.log.Error("reload failed; the running configuration stays", "err", annErr)
+		return annErr
+	}
+	started, stopped, restarted := d.checks.Update(newCfg.Checks)
+	d.metrics.ConfigLoaded(true, time.Now())
+	d.log.Info("configuration reloaded", "file", path, "checks_started", started, "checks_stopped", stopped,
+		"checks_restarted", restarted)
+	return annErr
+}
+
+// Shutdown, step one: the RFC 8326 drain. Every VIP is announced with
+// GRACEFUL_SHUTDOWN (and local-pref 0 to iBGP peers) for the drain time, so
+// the routers move traffic away before the routes go. It returns when the
+// drain time is over and the routes are withdrawn, or when ctx is done
+// (skipping the rest of the drain).
+func (d *Daemon) Drain(ctx context.Context) {
+	if err := d.ann.DrainForShutdown(ctx); err == nil {
+		_ = d.ann.WaitDrained(ctx)
+	}
+}
+
+// Shutdown, step two: the checks stop; the announcer withdraws every route,
+// waits (bounded) for the withdrawals to leave, stops BGP and removes the
+// VIP addresses; then the API and metrics listeners close. When exit is
+// done first, Stop returns without waiting for the announcer (the process
+// is about to end). It returns the announcer's error, if it ended with one.
+func (d *Daemon) Stop(exit context.Context) error {
+	d.checks.Stop()
+	d.annStop()
+	select {
+	case err := <-d.annDone:
+		d.undo()
+		d.log.Info("anycastd stopped")
+		return err
+	case <-exit.Done():
+		d.log.Warn("exiting without waiting for withdrawals")
+		return nil
+	}
+}
+
+// Abort stops everything at once after the announcer ended by itself
+// (Done): the checks, then the listeners and addresses.
+func (d *Daemon) Abort() {
+	d.checks.Stop()
+	d.undo()
+}
