@@ -247,14 +247,14 @@ type loop struct {
 	configureErr error // why the last Configure failed; nil once converged
 	checks       map[string]routes.CheckStatus
 	checkNames   map[string]bool // cfg's checks
-	announced routes.Table
-	states    map[string]routes.VIPStatus
-	missing   map[netip.Prefix]bool // announced VIP addresses gone from the interface
-	vips      map[string]config.VIP // cfg's VIPs by name
-	drains    map[string]map[string]drainEntry // VIP ("" = node) → source → drain
-	flaps     map[string][]time.Time           // recent check-driven transitions per VIP
-	held      map[string]time.Time             // flapping VIPs held until then
-	firstUp   time.Time                        // when the first BGP session came up
+	announced    routes.Table
+	states       map[string]routes.VIPStatus
+	missing      map[netip.Prefix]bool            // announced VIP addresses gone from the interface
+	vips         map[string]config.VIP            // cfg's VIPs by name
+	drains       map[string]map[string]drainEntry // VIP ("" = node) → source → drain
+	flaps        map[string][]time.Time           // recent check-driven transitions per VIP
+	held         map[string]time.Time             // flapping VIPs held until then
+	firstUp      time.Time                        // when the first BGP session came up
 }
 
 // checkChanged records a check transition. A check the configuration in
@@ -344,7 +344,7 @@ const configureTimeout = 30 * time.Second
 func (l *loop) reconcile(ctx context.Context) time.Time {
 	now := time.Now()
 	d := routes.Compute(l.cfg, l.checks, l.overrides(now))
-	if l.dampen(d, now) {
+	if l.holdFlapping(d, now) {
 		d = routes.Compute(l.cfg, l.checks, l.overrides(now))
 	}
 	prev := make(map[string]routes.State) // VIPs that changed state: their old state
@@ -476,4 +476,3 @@ func (l *loop) publish(vips []routes.VIPStatus) {
 	reason, drained := l.nodeDrain()
 	l.store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
 }
-

@@ -248,25 +248,25 @@ func (l *loop) peerCameUp() {
 	}
 }
 
-// dampen records check-driven transitions and holds a VIP that changed
+// holdFlapping records check-driven transitions and holds a VIP that changed
 // state more than max_flaps times within flap_window. It reports whether a
 // hold started (Compute must run again).
-func (l *loop) dampen(d routes.Desired, now time.Time) bool {
+func (l *loop) holdFlapping(d routes.Desired, now time.Time) bool {
 	started := false
 	for _, st := range d.VIPs {
 		old, seen := l.states[st.Name]
 		v := l.vips[st.Name]
-		if !seen || old.State == st.State || v.Dampening.MaxFlaps == 0 ||
+		if !seen || old.State == st.State || v.FlapHoldDown.MaxFlaps == 0 ||
 			!checkDriven(old.State) || !checkDriven(st.State) {
 			continue
 		}
-		cut := now.Add(-v.Dampening.Window)
+		cut := now.Add(-v.FlapHoldDown.Window)
 		fl := slices.DeleteFunc(append(l.flaps[st.Name], now), func(t time.Time) bool { return t.Before(cut) })
 		l.flaps[st.Name] = fl
-		if len(fl) > v.Dampening.MaxFlaps {
-			l.held[st.Name] = now.Add(v.Dampening.HoldDown)
+		if len(fl) > v.FlapHoldDown.MaxFlaps {
+			l.held[st.Name] = now.Add(v.FlapHoldDown.HoldDown)
 			l.log.Warn("VIP is flapping: holding it down", "vip", st.Name, "changes", len(fl),
-				"window", v.Dampening.Window, "hold_down", v.Dampening.HoldDown)
+				"window", v.FlapHoldDown.Window, "hold_down", v.FlapHoldDown.HoldDown)
 			started = true
 		}
 	}

@@ -114,7 +114,7 @@ func TestFlappingCheckIsHeldDown(t *testing.T) {
 	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
 	r.AddPeer(t, edgeAddr, 65001)
 	cfg := testConfig(r)
-	cfg.VIPs[0].Dampening = config.Dampening{MaxFlaps: 3, Window: time.Minute, HoldDown: time.Hour}
+	cfg.VIPs[0].FlapHoldDown = config.FlapHoldDown{MaxFlaps: 3, Window: time.Minute, HoldDown: time.Hour}
 	a, _ := startAnnouncer(t, cfg)
 	bgptest.Eventually(t, wait, established(t, r), "session", nil)
 	_, before, _ := r.PeerState(t, edgeAddr)

@@ -426,6 +426,10 @@ func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadRes
 		if c := status.Code(err); c != codes.Unknown {
 			return nil, err
 		}
+		if errors.Is(err, announcer.ErrNotConverged) {
+			// In force; the speaker catches up by itself.
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
 		return nil, status.Errorf(codes.FailedPrecondition, "reload refused, the running configuration stays: %v", err)
 	}
 	s.o.Logger.Info("configuration reloaded over the API")

@@ -221,10 +221,13 @@ func TestControlArguments(t *testing.T) {
 	reloads := 0
 	ann, l := testServer(t, config.API{}, Options{Reload: func(context.Context) error {
 		reloads++
-		if reloads > 1 {
+		switch reloads {
+		case 1:
+			return nil
+		case 2:
 			return reloadErr
 		}
-		return nil
+		return fmt.Errorf("%w: adding peer 198.18.1.1: timeout", announcer.ErrNotConverged)
 	}})
 	c := pb.NewAnycastdServiceClient(client(t, unixTarget(l), nil))
 	ctx := context.Background()
@@ -259,6 +262,10 @@ func TestControlArguments(t *testing.T) {
 	_, err := c.Reload(ctx, &pb.ReloadRequest{})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "prefixes is required") {
 		t.Errorf("refused Reload = %v, want FailedPrecondition with the problem", err)
+	}
+	_, err = c.Reload(ctx, &pb.ReloadRequest{})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "configuration in force") {
+		t.Errorf("Reload the speaker has not taken yet = %v, want Unavailable saying the configuration is in force", err)
 	}
 	_, err = c.ReportCheck(ctx, &pb.ReportCheckRequest{Check: "web"})
 	if status.Code(err) != codes.Unimplemented {

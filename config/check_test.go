@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,11 @@ func TestParseValidChecks(t *testing.T) {
 			Rise: 3, Fall: 3, Line: 11,
 			HTTP: &HTTPCheck{
 				URL:             "https://www.example.net:8443/healthz",
+				ParsedURL:       mustURL("https://www.example.net:8443/healthz"),
 				Method:          "POST",
 				ExpectStatus:    []StatusRange{{200, 204}},
 				ExpectBody:      "ok",
-				ExpectBodyRegex: `^\{"status":\s*"(up|ok)"`,
+				ExpectBodyRegex: regexp.MustCompile(`^\{"status":\s*"(up|ok)"`),
 				Host:            "www.example.net",
 				Headers:         map[string]string{"X-Probe": "anycastd", "Accept": "application/json"},
 				FollowRedirects: true,
@@ -44,8 +46,8 @@ func TestParseValidChecks(t *testing.T) {
 		{
 			Name: "plain", Type: CheckHTTP, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
 			Rise: 3, Fall: 3, Line: 32,
-			HTTP: &HTTPCheck{URL: "http://127.0.0.1:8080/", Method: "GET", ExpectStatus: []StatusRange{{200, 299}},
-				MaxBodyBytes: 64 << 10},
+			HTTP: &HTTPCheck{URL: "http://127.0.0.1:8080/", ParsedURL: mustURL("http://127.0.0.1:8080/"),
+				Method: "GET", ExpectStatus: []StatusRange{{200, 299}}, MaxBodyBytes: 64 << 10},
 		},
 		{
 			Name: "smtp", Type: CheckTCP, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
@@ -56,19 +58,20 @@ func TestParseValidChecks(t *testing.T) {
 		{
 			Name: "dns", Type: CheckDNS, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
 			Rise: 3, Fall: 3, Line: 47,
-			DNS: &DNSCheck{Server: "[::1]:53", Protocol: "tcp", QueryName: "example.net.", QueryType: "AAAA",
-				ExpectRcode: "NXDOMAIN", ExpectAnswer: []string{"2001:db8::1"}},
+			DNS: &DNSCheck{Server: "[::1]:53", Protocol: "tcp", QueryName: "example.net.", QueryType: 28,
+				ExpectRcode: 3, ExpectAnswer: []DNSAnswer{{Text: "2001:db8::1", Addr: addr("2001:db8::1")}}},
 		},
 		{
 			Name: "dns-default", Type: CheckDNS, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
 			Rise: 3, Fall: 3, Line: 57,
-			DNS: &DNSCheck{Server: "127.0.0.1:53", Protocol: "udp", QueryName: "www.example.net.", QueryType: "A",
-				ExpectRcode: "NOERROR"},
+			DNS: &DNSCheck{Server: "127.0.0.1:53", Protocol: "udp", QueryName: "www.example.net.", QueryType: 1,
+				ExpectRcode: 0},
 		},
 		{
 			Name: "api", Type: CheckGRPC, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,
 			Rise: 3, Fall: 3, Line: 62,
-			GRPC: &GRPCCheck{Address: "localhost:50051", Service: "api.v1.Orders", TLS: &TLSClient{CAFile: "testdata/tls/ca.pem"}},
+			GRPC: &GRPCCheck{Address: "localhost:50051", Service: "api.v1.Orders",
+				TLS: &TLSClient{ServerName: "localhost", CAFile: "testdata/tls/ca.pem"}},
 		},
 		{
 			Name: "api-plain", Type: CheckGRPC, Interval: time.Second, FastInterval: time.Second, Timeout: 500 * ms,

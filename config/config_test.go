@@ -2,8 +2,10 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -15,10 +17,26 @@ func u32(v uint32) *uint32 { return &v }
 var addr = netip.MustParseAddr
 var prefix = netip.MustParsePrefix
 
-// cmpOpts compares netip values, which have unexported fields, with ==.
+// cmpOpts compares netip values, which have unexported fields, with ==,
+// and a regular expression or URL by its text (nil equals only nil).
 var cmpOpts = cmp.Options{
 	cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
+	cmp.Comparer(func(a, b *regexp.Regexp) bool {
+		return a == nil && b == nil || a != nil && b != nil && a.String() == b.String()
+	}),
+	cmp.Comparer(func(a, b *url.URL) bool {
+		return a == nil && b == nil || a != nil && b != nil && a.String() == b.String()
+	}),
+}
+
+// mustURL parses s, a URL that config accepts.
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }
 
 func TestParseValid(t *testing.T) {
@@ -79,6 +97,7 @@ func TestParseValid(t *testing.T) {
 					Rise: 2, Fall: 5,
 					HTTP: &HTTPCheck{
 						URL:          "https://127.0.0.1:8443/healthz",
+						ParsedURL:    mustURL("https://127.0.0.1:8443/healthz"),
 						Method:       "HEAD",
 						ExpectStatus: []StatusRange{{200, 200}, {300, 399}},
 						MaxBodyBytes: DefaultHTTPMaxBodyBytes,
@@ -114,7 +133,7 @@ func TestParseValid(t *testing.T) {
 					RemoveOnWithdraw: true,
 					OnAddressLost:    AddressLostWithdraw,
 					OnFailure:        OnFailureWithdraw,
-					Dampening:        Dampening{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
+					FlapHoldDown:     FlapHoldDown{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
 					Line:             69,
 				},
 				{
@@ -131,8 +150,8 @@ func TestParseValid(t *testing.T) {
 						Prepend: 3, MED: u32(500), Communities: []Community{65001<<16 | 666},
 						LargeCommunities: []LargeCommunity{{65001, 6, 6}}, MinPassing: 1,
 					},
-					Dampening: Dampening{MaxFlaps: 4, Window: time.Minute, HoldDown: 30 * time.Second},
-					Line:      85,
+					FlapHoldDown: FlapHoldDown{MaxFlaps: 4, Window: time.Minute, HoldDown: 30 * time.Second},
+					Line:         85,
 				},
 			},
 		}},
@@ -165,6 +184,7 @@ func TestParseValid(t *testing.T) {
 				Rise: 3, Fall: 3,
 				HTTP: &HTTPCheck{
 					URL:          "http://127.0.0.1:8080/healthz",
+					ParsedURL:    mustURL("http://127.0.0.1:8080/healthz"),
 					Method:       "GET",
 					ExpectStatus: []StatusRange{{200, 299}},
 					MaxBodyBytes: DefaultHTTPMaxBodyBytes,
@@ -178,7 +198,7 @@ func TestParseValid(t *testing.T) {
 				Require:       1,
 				OnAddressLost: AddressLostRestore,
 				OnFailure:     OnFailureWithdraw,
-				Dampening:     Dampening{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
+				FlapHoldDown:  FlapHoldDown{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
 				Line:          14,
 			}},
 		}},
@@ -246,7 +266,7 @@ func TestParseValid(t *testing.T) {
 				LocalPref:        u32(1<<32 - 1),
 				OnAddressLost:    AddressLostRestore,
 				OnFailure:        OnFailureWithdraw,
-				Dampening:        Dampening{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
+				FlapHoldDown:     FlapHoldDown{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown},
 				Line:             20,
 			}},
 		}},

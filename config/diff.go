@@ -159,19 +159,21 @@ func keyed[T any](old, new []T, key func(T) string, f func(kind string, o, n T))
 }
 
 // fields describes which exported fields of two structs differ, ignoring
-// Line: "hold_time 9s -> 3s, communities [65001:100] -> [65001:200]".
+// Line and fields tagged diff:"-" (derived from another field): "hold_time
+// 9s -> 3s, communities [65001:100] -> [65001:200]". Values compare as in
+// Check.Equal: a regular expression or URL by its text.
 func fields(a, b any) string {
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	var parts []string
 	for i := 0; i < va.NumField(); i++ {
 		f := va.Type().Field(i)
-		if !f.IsExported() || f.Name == "Line" {
+		if !f.IsExported() || f.Name == "Line" || f.Tag.Get("diff") == "-" {
+			continue
+		}
+		if sameValue(va.Field(i), vb.Field(i)) {
 			continue
 		}
 		x, y := va.Field(i).Interface(), vb.Field(i).Interface()
-		if reflect.DeepEqual(x, y) {
-			continue
-		}
 		// Type-specific settings (TCP, HTTP, ...): name the keys inside.
 		fx, fy := va.Field(i), vb.Field(i)
 		if fx.Kind() == reflect.Pointer && !fx.IsNil() && !fy.IsNil() && fx.Elem().Kind() == reflect.Struct {
@@ -185,12 +187,16 @@ func fields(a, b any) string {
 	return strings.Join(parts, ", ")
 }
 
-// show prints a value for a diff line: pointers dereferenced, nil as "-".
+// show prints a value for a diff line: pointers dereferenced (a regular
+// expression or URL as its text), nil as "-".
 func show(v any) string {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Pointer {
 		if rv.IsNil() {
 			return "-"
+		}
+		if s, ok := v.(fmt.Stringer); ok {
+			return s.String()
 		}
 		return fmt.Sprintf("%+v", rv.Elem().Interface())
 	}

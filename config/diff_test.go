@@ -84,3 +84,47 @@ func TestSnake(t *testing.T) {
 		}
 	}
 }
+
+// A compiled regular expression and a parsed URL compare by their text: two
+// loads of one file are equal, and a change names the key as written.
+func TestCompareCompiledValues(t *testing.T) {
+	const base = `
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+
+[[bgp.peer]]
+address = "198.18.1.1"
+asn = 65000
+
+[[check]]
+name = "api"
+type = "http"
+url = "http://127.0.0.1:8080/health"
+expect_body_regex = '^\{"status":\s*"up"'
+
+[[vip]]
+name = "api"
+prefixes = ["203.0.113.42/32"]
+checks = ["api"]
+`
+	a, b := mustParse(t, base), mustParse(t, base)
+	if a.Checks[0].HTTP.ExpectBodyRegex == b.Checks[0].HTTP.ExpectBodyRegex || a.Checks[0].HTTP.ParsedURL == b.Checks[0].HTTP.ParsedURL {
+		t.Fatal("two loads share their compiled values: the test proves nothing")
+	}
+	if d := Compare(a, b); !d.Empty() {
+		t.Errorf("two loads of one file differ:\n%s", d)
+	}
+	restart := ": only this check restarts (its VIPs keep their state until it decides)"
+	for _, tc := range []struct{ from, to, want string }{
+		{`'^\{"status":\s*"up"'`, `'^\{"status":\s*"ok"'`,
+			`~ check "api": expect_body_regex ^\{"status":\s*"up" -> ^\{"status":\s*"ok"` + restart},
+		{`"http://127.0.0.1:8080/health"`, `"http://127.0.0.1:8080/healthz"`,
+			`~ check "api": url http://127.0.0.1:8080/health -> http://127.0.0.1:8080/healthz` + restart},
+	} {
+		edited := mustParse(t, strings.Replace(base, tc.from, tc.to, 1))
+		if got := Compare(a, edited).String(); got != tc.want {
+			t.Errorf("%s -> %s:\ngot  %s\nwant %s", tc.from, tc.to, got, tc.want)
+		}
+	}
+}

@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzParse checks that Parse never panics, and that it returns either a
-// config or a *Error whose problems all print on one line.
+// config, whose checks keep the promises the health package relies on, or
+// a *Error whose problems all print on one line.
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob("testdata/*.toml")
 	if err != nil {
@@ -28,6 +29,7 @@ func FuzzParse(f *testing.F) {
 			if cfg == nil {
 				t.Fatal("Parse returned neither a config nor an error")
 			}
+			checkConfigChecks(t, cfg, data)
 			return
 		}
 		if cfg != nil {

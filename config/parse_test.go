@@ -90,6 +90,24 @@ func TestParseSnippets(t *testing.T) {
 			err:     `check "a": address: ":80" must be host:port with a port in 1..65535 (line 11)`,
 		},
 		{
+			name:    "dns label longer than 63 characters",
+			snippet: "[[check]]\nname = \"a\"\ntype = \"dns\"\nquery_name = \"" + strings.Repeat("a", 64) + ".example.net\"\n",
+			err:     `check "a": query_name: "` + strings.Repeat("a", 64) + `.example.net" is not a valid domain name (line 11)`,
+		},
+		{
+			name:    "dns name longer than 253 characters",
+			snippet: "[[check]]\nname = \"a\"\ntype = \"dns\"\nquery_name = \"" + strings.Repeat("abc.", 63) + "ab.\"\n",
+			err:     `check "a": query_name: "` + strings.Repeat("abc.", 63) + `ab." is not a valid domain name (line 11)`,
+		},
+		{
+			name:    "tls server name of a tcp check defaults to the host of its address",
+			snippet: "[[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"[::1]:443\"\ntls = true\n[[check]]\nname = \"b\"\ntype = \"grpc\"\naddress = \"db.internal:50051\"\ntls = true\ninsecure_skip_verify = true\n[[check]]\nname = \"c\"\ntype = \"tcp\"\naddress = \"h:1\"\ntls = true\ntls_server_name = \"x.example\"\n[[check]]\nname = \"d\"\ntype = \"https\"\nurl = \"https://h/\"\ninsecure_skip_verify = true\n",
+			check: func(c *Config) bool {
+				return c.Checks[0].TCP.TLS.ServerName == "::1" && c.Checks[1].GRPC.TLS.ServerName == "db.internal" &&
+					c.Checks[2].TCP.TLS.ServerName == "x.example" && c.Checks[3].HTTP.TLS.ServerName == ""
+			},
+		},
+		{
 			name:    "dotted key on a check",
 			snippet: "[[check]]\nname = \"a\"\ntype = \"tcp\"\naddress = \"h:1\"\ntcp.address = \"h:2\"\n",
 			err:     `unknown key "check.tcp" (line 12)`,

@@ -7,6 +7,8 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
+	"regexp"
 	"time"
 )
 
@@ -163,6 +165,8 @@ const (
 
 // Check is one [[check]]. Exactly one of TCP, HTTP, DNS, GRPC, Exec,
 // Process, Listen, TTL is set, matching Type (HTTP for both http and https).
+// Its values are valid and parsed, defaults applied: the health package
+// uses them as they are. Use Equal, not ==, to compare two checks.
 type Check struct {
 	Name     string
 	Type     CheckType
@@ -191,9 +195,14 @@ type Check struct {
 
 // TLSClient is the client side of TLS for a check. Relative file names are
 // relative to the daemon's working directory; the files existed and parsed
-// when the configuration was loaded.
+// when the configuration was loaded (a checker reads them again when it
+// starts: they may have changed since).
 type TLSClient struct {
-	ServerName         string // tls_server_name; default: the host of the address or URL (not Host)
+	// ServerName is the name sent (SNI) and verified: tls_server_name, else
+	// for tcp and grpc the host of Address (an IP address is verified but
+	// not sent). For http and https it stays empty unless set: each request
+	// then uses the host of its URL (not Host), redirects included.
+	ServerName         string
 	CAFile             string // PEM roots to verify the server with; default: the system's
 	CertFile, KeyFile  string // client certificate (both or neither)
 	InsecureSkipVerify bool   // only when set explicitly
@@ -203,7 +212,7 @@ type TLSClient struct {
 // TLS, the handshake completes), Send can be written and the reply starts
 // with Expect.
 type TCPCheck struct {
-	Address       string     // host:port
+	Address       string     // host:port, port 1..65535; a host name is resolved at each connection
 	Send          string     // written after connecting; empty: nothing
 	Expect        string     // the reply must start with it; empty: not read
 	TLS           *TLSClient // nil: plaintext
@@ -216,16 +225,20 @@ type StatusRange struct{ Min, Max int }
 // HTTPCheck passes when a request to URL answers with one of ExpectStatus
 // and, when set, a body that contains ExpectBody and matches ExpectBodyRegex.
 type HTTPCheck struct {
-	URL             string // http:// or https:// (https:// for type https)
-	Method          string // default GET
-	ExpectStatus    []StatusRange
+	URL string // as written: http:// or https:// (https:// for type https), with a host
+	// ParsedURL is URL parsed, what requests are sent to (shared: copy it
+	// before changing it). It is derived from URL: Compare and Check.Equal
+	// look at URL instead.
+	ParsedURL       *url.URL          `diff:"-"`
+	Method          string            // an HTTP token in upper case; default GET
+	ExpectStatus    []StatusRange     // not empty; default 200-299
 	ExpectBody      string            // substring of the body; empty: not checked
-	ExpectBodyRegex string            // RE2 syntax, compiles; empty: not checked
+	ExpectBodyRegex *regexp.Regexp    // RE2, matched against the body read; nil: not checked
 	Host            string            // Host header; empty: from URL (TLS server name: see TLSClient)
 	Headers         map[string]string // extra request headers (canonical names)
 	FollowRedirects bool              // default false: a 3xx is the answer
 	SourceAddress   netip.Addr        // zero: chosen by the kernel
-	MaxBodyBytes    int64             // at most this much body is read; default 64 KiB
+	MaxBodyBytes    int64             // at most this much body is read, 1 B..64 MiB; default 64 KiB
 	TLS             *TLSClient        // nil: defaults (system roots, verification on)
 }
 
@@ -233,18 +246,36 @@ type HTTPCheck struct {
 // ExpectRcode and, when ExpectAnswer is set, each of its values is the rdata
 // of one of the answer records.
 type DNSCheck struct {
-	Server       string   // host:port; default 127.0.0.1:53
-	Protocol     string   // "udp" (default) or "tcp"
-	QueryName    string   // fully qualified (ends with '.')
-	QueryType    string   // upper case, e.g. "A" (default), "AAAA", "SOA"
-	ExpectRcode  string   // upper case, e.g. "NOERROR" (default), "NXDOMAIN"
-	ExpectAnswer []string // e.g. "203.0.113.1"; empty: answers not checked
+	Server       string      // host:port (an IP address alone gets port 53); default 127.0.0.1:53
+	Protocol     string      // "udp" (default) or "tcp"
+	QueryName    string      // fully qualified (ends with '.'), at most 253 characters before it
+	QueryType    DNSType     // one of DNSQueryTypes; default A
+	ExpectRcode  DNSRcode    // one of DNSRcodes; default NOERROR
+	ExpectAnswer []DNSAnswer // empty: answers not checked
+}
+
+// DNSType is a DNS RR type number (IANA "DNS Parameters"), e.g. 28 for
+// AAAA. Its String is the type's name.
+type DNSType uint16
+
+// DNSRcode is a DNS response code (RFC 1035 §4.1.1, RFC 2136 §2.2), e.g. 3
+// for NXDOMAIN. Its String is the code's name.
+type DNSRcode uint16
+
+// DNSAnswer is one value of expect_answer: the rdata of an answer record as
+// written, e.g. "203.0.113.1", "10 mail.example.net." or, for TXT, the text
+// without quotes.
+type DNSAnswer struct {
+	Text string
+	// Addr is Text as an IP address (IPv4-mapped IPv6 unmapped), which an
+	// answer matches by value; zero when Text is not an IP address.
+	Addr netip.Addr
 }
 
 // GRPCCheck passes when grpc.health.v1.Health/Check for Service at Address
 // answers SERVING.
 type GRPCCheck struct {
-	Address string     // host:port
+	Address string     // host:port, port 1..65535; a host name is resolved at each connection
 	Service string     // default "": the server as a whole
 	TLS     *TLSClient // nil: plaintext
 }
@@ -252,12 +283,12 @@ type GRPCCheck struct {
 // ExecCheck runs Command (argv) and passes on exit status 0. At the timeout
 // the whole process group is killed.
 type ExecCheck struct {
-	// Command is the argv as run. With shell = true it is
-	// {"/bin/sh", "-c", <the configured string>} and Shell is true.
+	// Command is the argv as run, with a non-empty program. With shell =
+	// true it is {"/bin/sh", "-c", <the configured string>} and Shell is true.
 	Command []string
 	Shell   bool
 	Env     map[string]string // added to a minimal environment (PATH)
-	Dir     string            // working directory; empty: the daemon's
+	Dir     string            // working directory (it existed at load); empty: the daemon's
 }
 
 // ProcessCheck watches the service's main process through a pidfd: it
@@ -266,7 +297,7 @@ type ExecCheck struct {
 // Unit is set.
 type ProcessCheck struct {
 	PIDFile string // absolute path of a file holding the pid in decimal
-	Unit    string // systemd service unit whose MainPID is watched, e.g. "nginx.service"
+	Unit    string // systemd service unit whose MainPID is watched, always with its suffix, e.g. "nginx.service"
 }
 
 // ListenCheck passes while the kernel has a listening socket (for udp: a
@@ -275,16 +306,16 @@ type ProcessCheck struct {
 // also a dual-stack [::] socket). The kernel's socket table is read over
 // netlink; no connection is opened.
 type ListenCheck struct {
-	Addr     netip.Addr // zero: any address, either family
-	Port     uint16
-	Protocol string // "tcp" (default) or "udp"
+	Addr     netip.Addr // never IPv4-mapped IPv6; zero: any address, either family
+	Port     uint16     // 1..65535
+	Protocol string     // "tcp" (default) or "udp"
 }
 
 // TTLCheck passes while the service reports itself healthy at least once
 // per TTL (Manager.Report, anycastctl report). A missed deadline or a
 // "failing" report takes the check down at once.
 type TTLCheck struct {
-	TTL time.Duration
+	TTL time.Duration // at least 10ms
 }
 
 // VIP is one [[vip]]: a service address announced while its checks pass.
@@ -318,9 +349,9 @@ type VIP struct {
 	// Degraded are the attributes of a degraded announcement; nil when the
 	// VIP has no [vip.degraded] table.
 	Degraded *Degraded
-	// Dampening holds a flapping VIP withdrawn (or degraded).
-	Dampening Dampening
-	Line      int
+	// FlapHoldDown holds a flapping VIP withdrawn (or degraded).
+	FlapHoldDown FlapHoldDown
+	Line         int
 }
 
 // Values of VIP.OnFailure.
@@ -341,10 +372,13 @@ type Degraded struct {
 	MinPassing int
 }
 
-// Dampening: a VIP that changes state more than MaxFlaps times within
-// Window is held (withdrawn, or degraded with on_failure = "degrade") for
-// HoldDown. MaxFlaps 0 turns it off.
-type Dampening struct {
+// FlapHoldDown is a VIP's flap hold-down (max_flaps, flap_window,
+// hold_down): a VIP whose checks change its state more than MaxFlaps times
+// within Window is held (withdrawn, or degraded with on_failure =
+// "degrade") for HoldDown. MaxFlaps 0 turns it off. It is not RFC 2439
+// route flap damping: it counts the VIP's own transitions, not a peer's
+// routes, and has no penalty decay.
+type FlapHoldDown struct {
 	MaxFlaps int
 	Window   time.Duration
 	HoldDown time.Duration

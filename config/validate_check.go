@@ -228,11 +228,7 @@ func (s scope) tcpCheck(r *rawCheck) *TCPCheck {
 	if host, _, err := net.SplitHostPort(t.Address); err == nil {
 		s.sameFamily(t.SourceAddress, host, "address")
 	}
-	useTLS, _ := s.boolean("tls", r.TLS)
-	t.TLS = s.tlsClient(r, useTLS, "tls = true")
-	if useTLS && t.TLS == nil {
-		t.TLS = &TLSClient{}
-	}
+	t.TLS = s.connTLS(r, t.Address)
 	return t
 }
 
@@ -240,12 +236,25 @@ func (s scope) grpcCheck(r *rawCheck) *GRPCCheck {
 	g := &GRPCCheck{}
 	g.Address = s.hostPort("address", r.Address)
 	g.Service, _ = s.str("service", r.Service)
-	useTLS, _ := s.boolean("tls", r.TLS)
-	g.TLS = s.tlsClient(r, useTLS, "tls = true")
-	if useTLS && g.TLS == nil {
-		g.TLS = &TLSClient{}
-	}
+	g.TLS = s.connTLS(r, g.Address)
 	return g
+}
+
+// connTLS returns the TLS settings of a tcp or grpc check that connects to
+// address (nil: plaintext). The server name defaults to the host of address.
+func (s scope) connTLS(r *rawCheck, address string) *TLSClient {
+	useTLS, _ := s.boolean("tls", r.TLS)
+	t := s.tlsClient(r, useTLS, "tls = true")
+	if !useTLS {
+		return nil
+	}
+	if t == nil {
+		t = &TLSClient{}
+	}
+	if host, _, err := net.SplitHostPort(address); err == nil && t.ServerName == "" {
+		t.ServerName = host
+	}
+	return t
 }
 
 // sameFamily reports a source address whose family differs from that of

@@ -33,6 +33,7 @@ func (s scope) httpCheck(r *rawCheck, typ CheckType) *HTTPCheck {
 			s.keyErr("url", "%q must use https for type %q", x, typ)
 		default:
 			scheme, host = u.Scheme, u.Hostname()
+			h.ParsedURL = u
 		}
 		h.URL = x
 	}
@@ -52,12 +53,13 @@ func (s scope) httpCheck(r *rawCheck, typ CheckType) *HTTPCheck {
 		h.ExpectBody = x
 	}
 	if x, ok := s.str("expect_body_regex", r.ExpectBodyRegex); ok {
-		if _, err := regexp.Compile(x); err != nil {
+		re, err := regexp.Compile(x)
+		if err != nil {
 			s.keyErr("expect_body_regex", "%q is not a valid regular expression: %v", x, err)
 		} else if x == "" {
 			s.keyErr("expect_body_regex", "must not be empty")
 		}
-		h.ExpectBodyRegex = x
+		h.ExpectBodyRegex = re
 	}
 	if x, ok := s.str("host", r.Host); ok {
 		if x == "" || strings.ContainsFunc(x, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' }) {

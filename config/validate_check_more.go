@@ -8,28 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
-)
-
-// Defaults of dns checks.
-const (
-	DefaultDNSServer   = "127.0.0.1:53"
-	DefaultDNSProtocol = "udp"
-	DefaultDNSType     = "A"
-	DefaultDNSRcode    = "NOERROR"
 )
 
 // maxTLSFileSize bounds the files named by ca_file, cert_file and key_file.
 const maxTLSFileSize = 1 << 20
-
-// DNSQueryTypes are the values query_type accepts.
-var DNSQueryTypes = []string{"A", "AAAA", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX",
-	"NAPTR", "NS", "PTR", "SOA", "SRV", "SVCB", "TLSA", "TXT"}
-
-// DNSRcodes are the values expect_rcode accepts.
-var DNSRcodes = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"}
 
 // tlsClient validates the TLS keys of r. enabled says whether the check uses
 // TLS; if it does not, each TLS key set is reported as requiring enabler. It
@@ -151,16 +134,18 @@ func (s scope) dnsCheck(r *rawCheck) *DNSCheck {
 		d.QueryName = x
 	}
 	if x, ok := s.str("query_type", r.QueryType); ok {
-		if !slices.Contains(DNSQueryTypes, strings.ToUpper(x)) {
+		t, known := dnsTypes[strings.ToUpper(x)]
+		if !known {
 			s.keyErr("query_type", "%q is not one of %s", x, strings.Join(DNSQueryTypes, ", "))
 		}
-		d.QueryType = strings.ToUpper(x)
+		d.QueryType = t // 0 if unknown: expect_answer is then not checked against it
 	}
 	if x, ok := s.str("expect_rcode", r.ExpectRcode); ok {
-		if !slices.Contains(DNSRcodes, strings.ToUpper(x)) {
+		rc, known := dnsRcodes[strings.ToUpper(x)]
+		if !known {
 			s.keyErr("expect_rcode", "%q is not one of %s", x, strings.Join(DNSRcodes, ", "))
 		}
-		d.ExpectRcode = strings.ToUpper(x)
+		d.ExpectRcode = rc
 	}
 	xs, ok := s.strings("expect_answer", r.ExpectAnswer)
 	if ok && len(xs) == 0 {
@@ -171,12 +156,16 @@ func (s scope) dnsCheck(r *rawCheck) *DNSCheck {
 		switch {
 		case e.s == "":
 			s.elemErr("expect_answer", e.i, "element %d must not be empty", e.i+1)
-		case d.QueryType == "A" && (err != nil || !a.Is4()):
+		case d.QueryType == dnsTypes["A"] && (err != nil || !a.Is4()):
 			s.elemErr("expect_answer", e.i, "%q is not an IPv4 address (query_type A)", e.s)
-		case d.QueryType == "AAAA" && (err != nil || !a.Is6() || a.Is4In6()):
+		case d.QueryType == dnsTypes["AAAA"] && (err != nil || !a.Is6() || a.Is4In6()):
 			s.elemErr("expect_answer", e.i, "%q is not an IPv6 address (query_type AAAA)", e.s)
 		}
-		d.ExpectAnswer = append(d.ExpectAnswer, e.s)
+		ans := DNSAnswer{Text: e.s}
+		if err == nil {
+			ans.Addr = a.Unmap()
+		}
+		d.ExpectAnswer = append(d.ExpectAnswer, ans)
 	}
 	return d
 }

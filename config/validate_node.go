@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Defaults of [node] and of a VIP's dampening.
+// Defaults of [node] and of a VIP's flap hold-down.
 const (
 	DefaultDrainTime  = 5 * time.Second
 	DefaultMaxFlaps   = 6
@@ -30,7 +30,7 @@ func (c *collector) node(r *rawNode) Node {
 	return n
 }
 
-// behaviour validates a VIP's drain, degrade and dampening keys.
+// behaviour validates a VIP's drain, degrade and flap hold-down keys.
 func (s scope) behaviour(v *VIP, r *rawVIP) {
 	if d, ok := s.nonNegative("drain_time", r.DrainTime); ok {
 		v.DrainTime = d
@@ -47,15 +47,15 @@ func (s scope) behaviour(v *VIP, r *rawVIP) {
 		s.keyErr("on_failure", `"degrade" needs a [vip.degraded] table with the degraded attributes`)
 	}
 
-	v.Dampening = Dampening{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown}
+	v.FlapHoldDown = FlapHoldDown{MaxFlaps: DefaultMaxFlaps, Window: DefaultFlapWindow, HoldDown: DefaultHoldDown}
 	if x, ok := s.integer("max_flaps", r.MaxFlaps, 0, 1000); ok {
-		v.Dampening.MaxFlaps = int(x)
+		v.FlapHoldDown.MaxFlaps = int(x)
 	}
 	if d, ok := s.positive("flap_window", r.FlapWindow); ok {
-		v.Dampening.Window = d
+		v.FlapHoldDown.Window = d
 	}
 	if d, ok := s.positive("hold_down", r.HoldDown); ok {
-		v.Dampening.HoldDown = d
+		v.FlapHoldDown.HoldDown = d
 	}
 }
 

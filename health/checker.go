@@ -9,53 +9,29 @@ import (
 	"github.com/anycastd/anycastd/config"
 )
 
-// NewChecker builds the Checker for c. It validates only what the checker
-// itself needs (a type-specific table, a parseable address or URL, a
-// non-empty command); everything else is the config package's job. Files
-// named by c (ca_file, cert_file, key_file) are read now; an error reading
-// them wraps ErrCannotRun.
+// NewChecker builds the Checker for c, a check as config.Load returns it:
+// valid, with the table of its type set and defaults applied (NewChecker
+// does not check again). What may have changed since the configuration was
+// loaded is read now: the files named by c (ca_file, cert_file, key_file);
+// an error reading them wraps ErrCannotRun.
 func NewChecker(c config.Check) (Checker, error) {
 	switch c.Type {
 	case config.CheckTCP:
-		if c.TCP == nil {
-			return nil, fmt.Errorf("type %q without a tcp table", c.Type)
-		}
 		return newTCPChecker(*c.TCP)
 	case config.CheckHTTP, config.CheckHTTPS:
-		if c.HTTP == nil {
-			return nil, fmt.Errorf("type %q without an http table", c.Type)
-		}
 		return newHTTPChecker(*c.HTTP, c.Type == config.CheckHTTPS)
 	case config.CheckDNS:
-		if c.DNS == nil {
-			return nil, fmt.Errorf("type %q without a dns table", c.Type)
-		}
-		return newDNSChecker(*c.DNS)
+		return newDNSChecker(*c.DNS), nil
 	case config.CheckGRPC:
-		if c.GRPC == nil {
-			return nil, fmt.Errorf("type %q without a grpc table", c.Type)
-		}
 		return newGRPCChecker(*c.GRPC)
 	case config.CheckExec:
-		if c.Exec == nil {
-			return nil, fmt.Errorf("type %q without an exec table", c.Type)
-		}
-		return newExecChecker(*c.Exec)
+		return newExecChecker(*c.Exec), nil
 	case config.CheckProcess:
-		if c.Process == nil {
-			return nil, fmt.Errorf("type %q without a process table", c.Type)
-		}
-		return newProcessChecker(*c.Process)
+		return newProcessChecker(*c.Process), nil
 	case config.CheckListen:
-		if c.Listen == nil {
-			return nil, fmt.Errorf("type %q without a listen table", c.Type)
-		}
-		return newListenChecker(*c.Listen)
+		return newListenChecker(*c.Listen), nil
 	case config.CheckTTL:
-		if c.TTL == nil {
-			return nil, fmt.Errorf("type %q without a ttl table", c.Type)
-		}
-		return newTTLChecker(*c.TTL)
+		return newTTLChecker(*c.TTL), nil
 	default:
 		return nil, fmt.Errorf("unknown check type %q", c.Type)
 	}

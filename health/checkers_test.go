@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,35 +35,70 @@ func checkWithin(t *testing.T, ch Checker, timeout time.Duration) error {
 	return ch.Check(ctx)
 }
 
+// checkPreamble makes one [[check]] table named "test" a configuration.
+const checkPreamble = `
+[bgp]
+asn = 65001
+router_id = "198.18.1.2"
+
+[[bgp.peer]]
+address = "198.18.1.1"
+asn = 65000
+
+[[check]]
+name = "test"
+`
+
+// parseCheck returns the check that config.Parse builds from keys, the
+// keys of a [[check]] table but its name formatted with args (strings
+// quoted with %q): the check as the daemon hands it to NewChecker.
+func parseCheck(t testing.TB, keys string, args ...any) config.Check {
+	t.Helper()
+	cfg, err := config.Parse([]byte(checkPreamble + fmt.Sprintf(keys, args...)))
+	if err != nil {
+		t.Fatalf("config:\n%v", err)
+	}
+	return cfg.Checks[0]
+}
+
+// Every check config accepts builds a checker: NewChecker relies on config
+// and checks nothing again.
+func TestNewCheckerFromConfig(t *testing.T) {
+	t.Chdir("../config") // the file names ca_file and dir relative to it
+	cfg, err := config.Load("testdata/valid-checks.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[config.CheckType]bool{}
+	for _, c := range cfg.Checks {
+		ch, err := NewChecker(c)
+		if err != nil {
+			t.Errorf("check %q: %v", c.Name, err)
+			continue
+		}
+		types[c.Type] = true
+		if cl, ok := ch.(io.Closer); ok {
+			cl.Close()
+		}
+	}
+	if len(types) != 9 {
+		t.Errorf("covered %d check types, want all 9: %v", len(types), types)
+	}
+}
+
 func TestNewCheckerErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		c    config.Check
-		want string
-	}{
-		{"no tcp table", config.Check{Type: config.CheckTCP}, "without a tcp table"},
-		{"bad tcp address", config.Check{Type: config.CheckTCP, TCP: &config.TCPCheck{Address: "nope"}}, "tcp address"},
-		{"no http table", config.Check{Type: config.CheckHTTP}, "without an http table"},
-		{"bad scheme", config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: "ftp://x/"}}, "scheme"},
-		{"no host", config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: "http:///x"}}, "no host"},
-		{"bad range", config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: "http://x/",
-			ExpectStatus: []config.StatusRange{{Min: 300, Max: 200}}}}, "min above max"},
-		{"no exec table", config.Check{Type: config.CheckExec}, "without an exec table"},
-		{"no dns table", config.Check{Type: config.CheckDNS}, "without a dns table"},
-		{"bad dns server", config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{Server: "x", QueryName: "a."}}, "dns server"},
-		{"bad query type", config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{QueryName: "a.", QueryType: "AXFR2"}}, "query_type"},
-		{"no grpc table", config.Check{Type: config.CheckGRPC}, "without a grpc table"},
-		{"bad grpc address", config.Check{Type: config.CheckGRPC, GRPC: &config.GRPCCheck{Address: "x"}}, "grpc address"},
-		{"https without tls", config.Check{Type: config.CheckHTTPS, HTTP: &config.HTTPCheck{URL: "http://x/"}}, "must be https"},
-		{"empty command", config.Check{Type: config.CheckExec, Exec: &config.ExecCheck{}}, "empty command"},
-		{"unknown type", config.Check{Type: "icmp"}, `unknown check type "icmp"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewChecker(tc.c)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("NewChecker error = %v, want it to contain %q", err, tc.want)
-			}
-		})
+	if _, err := NewChecker(config.Check{Type: "icmp"}); err == nil || err.Error() != `unknown check type "icmp"` {
+		t.Errorf("unknown type: err = %v", err)
+	}
+	// A file config read at load has gone since.
+	pki := newTestPKI(t)
+	c := parseCheck(t, "type = 'tcp'\naddress = '127.0.0.1:1'\ntls = true\nca_file = %q", pki.caFile)
+	if err := os.Remove(pki.caFile); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewChecker(c)
+	if !errors.Is(err, ErrCannotRun) || !strings.HasPrefix(err.Error(), "cannot run: ca_file: open "+pki.caFile) {
+		t.Errorf("missing ca_file: err = %v, want ErrCannotRun", err)
 	}
 }
 
@@ -72,7 +108,7 @@ func TestTCPChecker(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ch := mustChecker(t, config.Check{Type: config.CheckTCP, TCP: &config.TCPCheck{Address: addr}})
+	ch := mustChecker(t, parseCheck(t, "type = 'tcp'\naddress = %q", addr))
 
 	if err := checkWithin(t, ch, time.Second); err != nil {
 		t.Fatalf("open port: %v", err)
@@ -112,26 +148,23 @@ func TestHTTPChecker(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		path    string
-		method  string
-		expect  []config.StatusRange
+		keys    string // more keys
 		wantErr string // "" for pass
 	}{
 		{name: "200", path: "/ok"},
 		{name: "503", path: "/fail", wantErr: "status 503, want 200-299"},
 		{name: "redirect not followed", path: "/redirect", wantErr: "status 302, want 200-299"},
-		{name: "redirect expected", path: "/redirect", expect: []config.StatusRange{{Min: 300, Max: 399}}},
-		{name: "single codes", path: "/teapot", expect: []config.StatusRange{{Min: 200, Max: 200}, {Min: 418, Max: 418}}},
-		{name: "single codes miss", path: "/fail", expect: []config.StatusRange{{Min: 200, Max: 200}, {Min: 404, Max: 404}},
+		{name: "redirect expected", path: "/redirect", keys: `expect_status = ["300-399"]`},
+		{name: "single codes", path: "/teapot", keys: `expect_status = [200, 418]`},
+		{name: "single codes miss", path: "/fail", keys: `expect_status = [200, "404"]`,
 			wantErr: "status 503, want 200,404"},
-		{name: "200 not in 500-599", path: "/ok", expect: []config.StatusRange{{Min: 500, Max: 599}},
+		{name: "200 not in 500-599", path: "/ok", keys: `expect_status = ["500-599"]`,
 			wantErr: "status 200, want 500-599"},
-		{name: "head", path: "/ok", method: http.MethodHead},
+		{name: "head", path: "/ok", keys: `method = "HEAD"`},
 		{name: "big body", path: "/big"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ch := mustChecker(t, config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{
-				URL: srv.URL + tc.path, Method: tc.method, ExpectStatus: tc.expect,
-			}})
+			ch := mustChecker(t, parseCheck(t, "type = 'http'\nurl = %q\n"+tc.keys, srv.URL+tc.path))
 			err := checkWithin(t, ch, 2*time.Second)
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -151,7 +184,7 @@ func TestHTTPChecker(t *testing.T) {
 	}
 
 	t.Run("timeout", func(t *testing.T) {
-		ch := mustChecker(t, config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: srv.URL + "/hang"}})
+		ch := mustChecker(t, parseCheck(t, "type = 'http'\nurl = %q", srv.URL+"/hang"))
 		start := time.Now()
 		if err := checkWithin(t, ch, 100*time.Millisecond); err == nil {
 			t.Fatal("hanging server passed")
@@ -168,7 +201,7 @@ func TestHTTPChecker(t *testing.T) {
 		}
 		url := "http://" + ln.Addr().String() + "/"
 		ln.Close()
-		ch := mustChecker(t, config.Check{Type: config.CheckHTTP, HTTP: &config.HTTPCheck{URL: url}})
+		ch := mustChecker(t, parseCheck(t, "type = 'http'\nurl = %q", url))
 		err = checkWithin(t, ch, time.Second)
 		if err == nil || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("Check error = %v, want connection refused", err)

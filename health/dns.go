@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -29,45 +28,14 @@ type dnsChecker struct {
 	name   string
 	qtype  uint16
 	rcode  int
-	expect []string
+	expect []config.DNSAnswer
 }
 
-func newDNSChecker(c config.DNSCheck) (*dnsChecker, error) {
-	server := c.Server
-	if server == "" {
-		server = config.DefaultDNSServer
-	}
-	if _, _, err := net.SplitHostPort(server); err != nil {
-		return nil, fmt.Errorf("dns server %q: %w", server, err)
-	}
-	d := &dnsChecker{server: server, name: dns.Fqdn(c.QueryName), expect: c.ExpectAnswer}
-	switch c.Protocol {
-	case "", "udp":
-		d.client.Net = "udp"
-	case "tcp":
-		d.client.Net = "tcp"
-	default:
-		return nil, fmt.Errorf("dns protocol %q: not udp or tcp", c.Protocol)
-	}
-	qt := c.QueryType
-	if qt == "" {
-		qt = config.DefaultDNSType
-	}
-	var ok bool
-	if d.qtype, ok = dns.StringToType[strings.ToUpper(qt)]; !ok {
-		return nil, fmt.Errorf("dns query_type %q: unknown", qt)
-	}
-	rc := c.ExpectRcode
-	if rc == "" {
-		rc = config.DefaultDNSRcode
-	}
-	if d.rcode, ok = dns.StringToRcode[strings.ToUpper(rc)]; !ok {
-		return nil, fmt.Errorf("dns expect_rcode %q: unknown", rc)
-	}
-	if _, err := d.query().Pack(); err != nil {
-		return nil, fmt.Errorf("%w: dns query for %q: %w", ErrCannotRun, d.name, err)
-	}
-	return d, nil
+func newDNSChecker(c config.DNSCheck) *dnsChecker {
+	d := &dnsChecker{server: c.Server, name: c.QueryName, qtype: uint16(c.QueryType),
+		rcode: int(c.ExpectRcode), expect: c.ExpectAnswer}
+	d.client.Net = c.Protocol
+	return d
 }
 
 // query returns a new query message with a random ID.
@@ -99,7 +67,7 @@ func (d *dnsChecker) Check(ctx context.Context) error {
 	}
 	for _, want := range d.expect {
 		if !anyAnswerMatches(r.Answer, want) {
-			msg := fmt.Sprintf("no answer record holds %q (answer: %s)", want, answerSummary(r.Answer))
+			msg := fmt.Sprintf("no answer record holds %q (answer: %s)", want.Text, answerSummary(r.Answer))
 			if r.Truncated {
 				msg += "; the response was truncated, try protocol = \"tcp\""
 			}
@@ -122,7 +90,7 @@ func rdata(rr dns.RR) string {
 	return strings.TrimPrefix(rr.String(), rr.Header().String())
 }
 
-func anyAnswerMatches(answer []dns.RR, want string) bool {
+func anyAnswerMatches(answer []dns.RR, want config.DNSAnswer) bool {
 	for _, rr := range answer {
 		if answerMatches(rr, want) {
 			return true
@@ -135,19 +103,19 @@ func anyAnswerMatches(answer []dns.RR, want string) bool {
 // same IP address, the same name (case and final dot aside) or, for TXT
 // records, the same unquoted text. A prefix or substring is not enough:
 // "203.0.113.1" does not match 203.0.113.10.
-func answerMatches(rr dns.RR, want string) bool {
-	if txt, ok := rr.(*dns.TXT); ok && strings.Join(txt.Txt, "") == want {
+func answerMatches(rr dns.RR, want config.DNSAnswer) bool {
+	if txt, ok := rr.(*dns.TXT); ok && strings.Join(txt.Txt, "") == want.Text {
 		return true
 	}
 	got := rdata(rr)
-	if got == want {
+	if got == want.Text {
 		return true
 	}
-	if a, err := netip.ParseAddr(want); err == nil {
+	if want.Addr.IsValid() {
 		b, err := netip.ParseAddr(got)
-		return err == nil && a.Unmap() == b.Unmap()
+		return err == nil && want.Addr == b.Unmap()
 	}
-	return strings.EqualFold(strings.TrimSuffix(got, "."), strings.TrimSuffix(want, "."))
+	return strings.EqualFold(strings.TrimSuffix(got, "."), strings.TrimSuffix(want.Text, "."))
 }
 
 // answerSummary lists the first answer records' rdata for an error message.

@@ -2,7 +2,6 @@ package health
 
 import (
 	"net"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,28 +80,38 @@ func TestDNSChecker(t *testing.T) {
 	for _, proto := range []string{"udp", "tcp"} {
 		for _, tc := range []struct {
 			name string
-			c    config.DNSCheck
+			keys string
 			want string
 		}{
-			{"A", config.DNSCheck{QueryName: "www.example.test"}, ""},
-			{"A expected", config.DNSCheck{QueryName: "www.example.test.", ExpectAnswer: []string{"203.0.113.2", "203.0.113.1"}}, ""},
-			{"A missing", config.DNSCheck{QueryName: "www.example.test.", ExpectAnswer: []string{"203.0.113.1", "203.0.113.3"}},
+			{"A", `query_name = "www.example.test"`, ""},
+			{"A expected", `query_name = "www.example.test."
+expect_answer = ["203.0.113.2", "203.0.113.1"]`, ""},
+			{"A missing", `query_name = "www.example.test."
+expect_answer = ["203.0.113.1", "203.0.113.3"]`,
 				`no answer record holds "203.0.113.3" (answer: A 203.0.113.1, A 203.0.113.2)`},
-			{"no prefix match", config.DNSCheck{QueryName: "ten.example.test.", ExpectAnswer: []string{"203.0.113.1"}},
-				`no answer record holds "203.0.113.1" (answer: A 203.0.113.10)`},
-			{"AAAA", config.DNSCheck{QueryName: "www.example.test.", QueryType: "AAAA", ExpectAnswer: []string{"2001:db8:0::1"}}, ""},
-			{"TXT", config.DNSCheck{QueryName: "www.example.test.", QueryType: "TXT", ExpectAnswer: []string{"v=1ok"}}, ""},
-			{"MX", config.DNSCheck{QueryName: "www.example.test.", QueryType: "MX", ExpectAnswer: []string{"10 mail.example.test"}}, ""},
-			{"no data", config.DNSCheck{QueryName: "www.example.test.", QueryType: "SRV", ExpectAnswer: []string{"x"}},
-				`no answer record holds "x" (answer: none)`},
-			{"NXDOMAIN", config.DNSCheck{QueryName: "nope.invalid."}, "rcode NXDOMAIN, want NOERROR"},
-			{"NXDOMAIN expected", config.DNSCheck{QueryName: "nope.invalid.", ExpectRcode: "NXDOMAIN"}, ""},
-			{"NOERROR not NXDOMAIN", config.DNSCheck{QueryName: "www.example.test.", ExpectRcode: "NXDOMAIN"},
-				"rcode NOERROR, want NXDOMAIN"},
+			{"no prefix match", `query_name = "ten.example.test."
+expect_answer = ["203.0.113.1"]`, `no answer record holds "203.0.113.1" (answer: A 203.0.113.10)`},
+			{"AAAA", `query_name = "www.example.test."
+query_type = "AAAA"
+expect_answer = ["2001:db8:0::1"]`, ""},
+			{"TXT", `query_name = "www.example.test."
+query_type = "txt"
+expect_answer = ["v=1ok"]`, ""},
+			{"MX", `query_name = "www.example.test."
+query_type = "MX"
+expect_answer = ["10 mail.example.test"]`, ""},
+			{"no data", `query_name = "www.example.test."
+query_type = "SRV"
+expect_answer = ["x"]`, `no answer record holds "x" (answer: none)`},
+			{"NXDOMAIN", `query_name = "nope.invalid."`, "rcode NXDOMAIN, want NOERROR"},
+			{"NXDOMAIN expected", `query_name = "nope.invalid."
+expect_rcode = "NXDOMAIN"`, ""},
+			{"NOERROR not NXDOMAIN", `query_name = "www.example.test."
+expect_rcode = "nxdomain"`, "rcode NOERROR, want NXDOMAIN"},
 		} {
 			t.Run(proto+"/"+tc.name, func(t *testing.T) {
-				tc.c.Server, tc.c.Protocol = server, proto
-				wantCheck(t, mustChecker(t, config.Check{Type: config.CheckDNS, DNS: &tc.c}), tc.want)
+				c := parseCheck(t, "type = 'dns'\nserver = %q\nprotocol = %q\n"+tc.keys, server, proto)
+				wantCheck(t, mustChecker(t, c), tc.want)
 			})
 		}
 	}
@@ -111,8 +120,7 @@ func TestDNSChecker(t *testing.T) {
 		ln := listen(t)
 		addr := ln.Addr().String()
 		ln.Close()
-		ch := mustChecker(t, config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{
-			Server: addr, Protocol: "tcp", QueryName: "www.example.test."}})
+		ch := mustChecker(t, parseCheck(t, "type = 'dns'\nserver = %q\nprotocol = 'tcp'\nquery_name = 'www.example.test.'", addr))
 		wantCheck(t, ch, "~connection refused")
 	})
 	t.Run("silent server", func(t *testing.T) {
@@ -121,8 +129,7 @@ func TestDNSChecker(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pc.Close()
-		ch := mustChecker(t, config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{
-			Server: pc.LocalAddr().String(), QueryName: "www.example.test."}})
+		ch := mustChecker(t, parseCheck(t, "type = 'dns'\nserver = %q\nquery_name = 'www.example.test.'", pc.LocalAddr().String()))
 		start := time.Now()
 		if err := checkWithin(t, ch, 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "timeout") {
 			t.Errorf("err = %v, want a timeout", err)
@@ -133,23 +140,30 @@ func TestDNSChecker(t *testing.T) {
 	})
 }
 
-// Every query type and rcode the config accepts is known to the checker.
+// config's numbers for the query types and rcodes it accepts are the DNS
+// library's, and the longest name it accepts fits a query.
 func TestDNSConfigNames(t *testing.T) {
 	for _, qt := range config.DNSQueryTypes {
-		for _, rc := range config.DNSRcodes {
-			_, err := NewChecker(config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{
-				QueryName: "example.net.", QueryType: qt, ExpectRcode: rc}})
-			if err != nil {
-				t.Errorf("%s/%s: %v", qt, rc, err)
-			}
+		c := parseCheck(t, "type = 'dns'\nquery_name = 'example.net.'\nquery_type = %q", qt)
+		if n, ok := dns.StringToType[qt]; !ok || uint16(c.DNS.QueryType) != n {
+			t.Errorf("query type %s: config %d, the DNS library %d (known %v)", qt, c.DNS.QueryType, n, ok)
 		}
 	}
-	_, err := NewChecker(config.Check{Type: config.CheckDNS, DNS: &config.DNSCheck{
-		QueryName: strings.Repeat("a", 64) + ".example.net."}})
-	if err == nil || !strings.Contains(err.Error(), "cannot run: dns query") {
-		t.Errorf("label too long: err = %v", err)
+	for _, rc := range config.DNSRcodes {
+		c := parseCheck(t, "type = 'dns'\nquery_name = 'example.net.'\nexpect_rcode = %q", rc)
+		if n, ok := dns.StringToRcode[rc]; !ok || int(c.DNS.ExpectRcode) != n {
+			t.Errorf("rcode %s: config %d, the DNS library %d (known %v)", rc, c.DNS.ExpectRcode, n, ok)
+		}
 	}
-	if !slices.Contains(config.DNSQueryTypes, config.DefaultDNSType) {
-		t.Errorf("default query type %q not accepted", config.DefaultDNSType)
+	c := parseCheck(t, "type = 'dns'\nquery_name = 'example.net.'")
+	if c.DNS.QueryType != config.DNSType(dns.TypeA) || c.DNS.ExpectRcode != config.DNSRcode(dns.RcodeSuccess) {
+		t.Errorf("defaults %s, %s; want A, NOERROR", c.DNS.QueryType, c.DNS.ExpectRcode)
+	}
+
+	label := strings.Repeat("a", 63)
+	longest := strings.Join([]string{label, label, label, label[:61]}, ".") // 253 characters
+	c = parseCheck(t, "type = 'dns'\nquery_name = %q", longest)
+	if _, err := newDNSChecker(*c.DNS).query().Pack(); err != nil {
+		t.Errorf("longest name: %v", err)
 	}
 }

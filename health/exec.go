@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -19,7 +18,8 @@ import (
 const (
 	// maxExecOutput is how much combined output an exec probe keeps.
 	maxExecOutput = 4 << 10
-	// maxExecErrOutput is how much of it goes into the error message.
+	// maxExecErrOutput is how much of it, trimmed, goes into the error
+	// message (more is cut at a rune boundary and marked with "...").
 	maxExecErrOutput = 200
 	// execWaitDelay bounds how long a probe waits for its output pipe to
 	// close once the command has exited or been killed (a background
@@ -46,10 +46,7 @@ type execChecker struct {
 // defaultExecPath is the PATH of exec checks when the daemon has none.
 const defaultExecPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func newExecChecker(c config.ExecCheck) (*execChecker, error) {
-	if len(c.Command) == 0 || c.Command[0] == "" {
-		return nil, errors.New("exec: empty command")
-	}
+func newExecChecker(c config.ExecCheck) *execChecker {
 	path, ok := os.LookupEnv("PATH")
 	if !ok || path == "" {
 		path = defaultExecPath
@@ -60,7 +57,7 @@ func newExecChecker(c config.ExecCheck) (*execChecker, error) {
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		e.env = append(e.env, k+"="+env[k])
 	}
-	return e, nil
+	return e
 }
 
 // Check implements Checker.
@@ -98,7 +95,7 @@ func (e *execChecker) CheckOutput(ctx context.Context) (string, error) {
 		return output, nil
 	}
 	msg := err.Error() // "exit status 1", "signal: killed", ...
-	if snippet := errSnippet(output); snippet != "" {
+	if snippet := truncate(strings.TrimSpace(output), maxExecErrOutput); snippet != "" {
 		msg += ": " + snippet
 	}
 	return output, errors.New(msg)
@@ -114,20 +111,6 @@ func killGroup(cmd *exec.Cmd) error {
 		return nil
 	}
 	return err
-}
-
-// errSnippet returns the start of output for an error message: trimmed, at
-// most maxExecErrOutput bytes, cut at a rune boundary.
-func errSnippet(output string) string {
-	s := strings.TrimSpace(output)
-	if len(s) <= maxExecErrOutput {
-		return s
-	}
-	s = s[:maxExecErrOutput]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
 }
 
 // cappedBuffer keeps the first max bytes written to it and silently drops

@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/anycastd/anycastd/config"
 	"google.golang.org/grpc"
@@ -27,9 +26,6 @@ type grpcChecker struct {
 }
 
 func newGRPCChecker(c config.GRPCCheck) (*grpcChecker, error) {
-	if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return nil, fmt.Errorf("grpc address %q: %w", c.Address, err)
-	}
 	g := &grpcChecker{
 		// passthrough: the dialer resolves the host itself, once per
 		// connection, without a resolver goroutine.
@@ -38,7 +34,7 @@ func newGRPCChecker(c config.GRPCCheck) (*grpcChecker, error) {
 		creds:   insecure.NewCredentials(),
 	}
 	if c.TLS != nil {
-		cfg, err := tlsConfig(c.TLS, hostOf(c.Address))
+		cfg, err := tlsConfig(c.TLS)
 		if err != nil {
 			return nil, err
 		}

@@ -79,23 +79,25 @@ func TestGRPCCheckerTLS(t *testing.T) {
 	mtls := listen(t)
 	startGRPC(t, mtls, grpc.Creds(credentials.NewTLS(pki.serverConfig(true))))
 
+	// Keys formatted with the CA file, the client certificate and key files.
 	for _, tc := range []struct {
 		name string
-		c    config.GRPCCheck
+		addr string
+		keys string
 		want string
 	}{
-		{"ca_file", config.GRPCCheck{Address: addr, TLS: &config.TLSClient{CAFile: pki.caFile}}, ""},
-		{"server name", config.GRPCCheck{Address: addr, TLS: &config.TLSClient{CAFile: pki.caFile, ServerName: "web.internal"}}, ""},
-		{"wrong server name", config.GRPCCheck{Address: addr,
-			TLS: &config.TLSClient{CAFile: pki.caFile, ServerName: "db.internal"}}, "~code = Unavailable"},
-		{"unknown authority", config.GRPCCheck{Address: addr, TLS: &config.TLSClient{}}, "~certificate signed by unknown authority"},
-		{"insecure", config.GRPCCheck{Address: addr, TLS: &config.TLSClient{InsecureSkipVerify: true}}, ""},
-		{"plaintext against tls", config.GRPCCheck{Address: addr}, "~code = Unavailable"},
-		{"client certificate", config.GRPCCheck{Address: mtls.Addr().String(), TLS: &config.TLSClient{
-			CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}}, ""},
-		{"no client certificate", config.GRPCCheck{Address: mtls.Addr().String(),
-			TLS: &config.TLSClient{CAFile: pki.caFile}}, "~code = Unavailable"},
+		{"ca_file", addr, "tls = true\nca_file = %[2]q", ""},
+		{"server name", addr, "tls = true\nca_file = %[2]q\ntls_server_name = 'web.internal'", ""},
+		{"wrong server name", addr, "tls = true\nca_file = %[2]q\ntls_server_name = 'db.internal'", "~code = Unavailable"},
+		{"unknown authority", addr, "tls = true", "~certificate signed by unknown authority"},
+		{"insecure", addr, "tls = true\ninsecure_skip_verify = true", ""},
+		{"plaintext against tls", addr, "", "~code = Unavailable"},
+		{"client certificate", mtls.Addr().String(), "tls = true\nca_file = %[2]q\ncert_file = %[3]q\nkey_file = %[4]q", ""},
+		{"no client certificate", mtls.Addr().String(), "tls = true\nca_file = %[2]q", "~code = Unavailable"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { wantCheck(t, grpcCheck(t, tc.c), tc.want) })
+		t.Run(tc.name, func(t *testing.T) {
+			c := parseCheck(t, "type = 'grpc'\naddress = %[1]q\n"+tc.keys, tc.addr, pki.caFile, pki.clientCert, pki.clientKey)
+			wantCheck(t, mustChecker(t, c), tc.want)
+		})
 	}
 }

@@ -7,23 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/anycastd/anycastd/config"
 )
 
-// defaultMaxHTTPBody is how much of a response body is read before the
-// connection is closed, unless max_body_bytes says otherwise.
-const defaultMaxHTTPBody = config.DefaultHTTPMaxBodyBytes
-
 // maxHTTPRedirects is how many redirects follow_redirects follows.
 const maxHTTPRedirects = 10
-
-// defaultExpectStatus is used when HTTPCheck.ExpectStatus is empty.
-var defaultExpectStatus = []config.StatusRange{{Min: 200, Max: 299}}
 
 // httpChecker passes when a request answers with an expected status and,
 // when configured, a body that contains a substring and matches a regexp.
@@ -31,10 +23,7 @@ var defaultExpectStatus = []config.StatusRange{{Min: 200, Max: 299}}
 // probe opens a new connection (keep-alives are off, so nothing idles
 // between probes).
 type httpChecker struct {
-	method   string
-	url      string
-	host     string
-	header   http.Header
+	req      *http.Request // cloned for each probe
 	expect   []config.StatusRange
 	want     string // expect, formatted for error messages
 	body     []byte // substring the body must contain; nil: any
@@ -46,64 +35,28 @@ type httpChecker struct {
 }
 
 func newHTTPChecker(c config.HTTPCheck, needTLS bool) (*httpChecker, error) {
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return nil, fmt.Errorf("http url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("http url %q: scheme must be http or https", c.URL)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("http url %q: no host", c.URL)
-	}
-	if needTLS && u.Scheme != "https" {
-		return nil, fmt.Errorf("https url %q: scheme must be https", c.URL)
+	header := http.Header{"User-Agent": {"anycastd-health-check"}}
+	for k, v := range c.Headers {
+		header.Set(k, v)
 	}
 	h := &httpChecker{
-		method:  c.Method,
-		url:     c.URL,
-		host:    c.Host,
-		header:  http.Header{"User-Agent": {"anycastd-health-check"}},
+		req: &http.Request{Method: c.Method, URL: c.ParsedURL, Host: c.Host, Header: header,
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1},
 		expect:  c.ExpectStatus,
+		want:    formatStatusRanges(c.ExpectStatus),
+		bodyRE:  c.ExpectBodyRegex,
 		maxBody: c.MaxBodyBytes,
 		needTLS: needTLS,
-	}
-	if h.method == "" {
-		h.method = http.MethodGet
-	}
-	if len(h.expect) == 0 {
-		h.expect = defaultExpectStatus
-	}
-	h.expect = append([]config.StatusRange(nil), h.expect...)
-	for _, r := range h.expect {
-		if r.Min > r.Max {
-			return nil, fmt.Errorf("http expect_status %d-%d: min above max", r.Min, r.Max)
-		}
-	}
-	h.want = formatStatusRanges(h.expect)
-	if h.maxBody <= 0 {
-		h.maxBody = defaultMaxHTTPBody
-	}
-	for k, v := range c.Headers {
-		h.header.Set(k, v)
 	}
 	if c.ExpectBody != "" {
 		h.body = []byte(c.ExpectBody)
 	}
-	if c.ExpectBodyRegex != "" {
-		if h.bodyRE, err = regexp.Compile(c.ExpectBodyRegex); err != nil {
-			return nil, fmt.Errorf("http expect_body_regex: %w", err)
-		}
-	}
 	h.readBody = h.body != nil || h.bodyRE != nil
 
-	tlsCfg, err := tlsConfig(c.TLS, u.Hostname())
+	// An empty server name follows each request's host.
+	tlsCfg, err := tlsConfig(c.TLS)
 	if err != nil {
 		return nil, err
-	}
-	// The server name follows each request's host unless it is configured.
-	if c.TLS == nil || c.TLS.ServerName == "" {
-		tlsCfg.ServerName = ""
 	}
 	dialer := &net.Dialer{LocalAddr: localTCPAddr(c.SourceAddress)}
 	tr := &http.Transport{
@@ -135,21 +88,13 @@ func (h *httpChecker) checkRedirect(follow bool) func(*http.Request, []*http.Req
 
 // Check implements Checker.
 func (h *httpChecker) Check(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, h.method, h.url, nil)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCannotRun, err)
-	}
-	req.Header = h.header.Clone()
-	if h.host != "" {
-		req.Host = h.host
-	}
-	resp, err := h.client.Do(req)
+	resp, err := h.client.Do(h.req.Clone(ctx))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	body, err := h.read(resp.Body)
-	if !statusInRanges(resp.StatusCode, h.expect) {
+	if !slices.ContainsFunc(h.expect, func(r config.StatusRange) bool { return r.Contains(resp.StatusCode) }) {
 		return fmt.Errorf("status %d, want %s", resp.StatusCode, h.want)
 	}
 	if err != nil {
@@ -175,28 +120,11 @@ func (h *httpChecker) read(body io.Reader) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// statusInRanges reports whether code lies in one of the inclusive ranges.
-func statusInRanges(code int, ranges []config.StatusRange) bool {
-	for _, r := range ranges {
-		if code >= r.Min && code <= r.Max {
-			return true
-		}
-	}
-	return false
-}
-
 // formatStatusRanges formats ranges as "200-299,404".
 func formatStatusRanges(ranges []config.StatusRange) string {
-	var b strings.Builder
+	parts := make([]string, len(ranges))
 	for i, r := range ranges {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(r.Min))
-		if r.Max != r.Min {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(r.Max))
-		}
+		parts[i] = r.String()
 	}
-	return b.String()
+	return strings.Join(parts, ",")
 }

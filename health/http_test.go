@@ -3,24 +3,23 @@ package health
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/anycastd/anycastd/config"
 )
 
-func httpCheck(t *testing.T, typ config.CheckType, h config.HTTPCheck) Checker {
+// httpCheck builds the checker config makes of keys (see parseCheck).
+func httpCheck(t *testing.T, keys string, args ...any) Checker {
 	t.Helper()
-	return mustChecker(t, config.Check{Type: typ, HTTP: &h})
+	return mustChecker(t, parseCheck(t, keys, args...))
 }
 
 // wantCheck runs ch once and compares the error with want ("": pass; a
@@ -91,49 +90,52 @@ func TestHTTPCheckerBodyAndHeaders(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		h    config.HTTPCheck
+		path string // default /status
+		keys string
 		want string
 	}{
-		{"substring", config.HTTPCheck{ExpectBody: `"up"`}, ""},
-		{"substring miss", config.HTTPCheck{ExpectBody: "down"}, `body does not contain "down"`},
-		{"regex", config.HTTPCheck{ExpectBodyRegex: `"status":\s*"(up|ok)"`}, ""},
-		{"regex miss", config.HTTPCheck{ExpectBodyRegex: `"version": [4-9]`}, `body does not match "\"version\": [4-9]"`},
-		{"both", config.HTTPCheck{ExpectBody: "version", ExpectBodyRegex: "^{"}, ""},
-		{"beyond max_body_bytes", config.HTTPCheck{URL: srv.URL + "/padded", ExpectBody: "ok", MaxBodyBytes: 100},
-			`body does not contain "ok"`},
-		{"within max_body_bytes", config.HTTPCheck{URL: srv.URL + "/padded", ExpectBody: "ok", MaxBodyBytes: 102}, ""},
-		{"redirect not followed", config.HTTPCheck{URL: srv.URL + "/redirect", ExpectBody: "up"}, "status 302, want 200-299"},
-		{"redirect followed", config.HTTPCheck{URL: srv.URL + "/redirect", ExpectBody: "up", FollowRedirects: true}, ""},
-		{"redirect loop", config.HTTPCheck{URL: srv.URL + "/loop", FollowRedirects: true}, "~stopped after 10 redirects"},
+		{"substring", "", `expect_body = '"up"'`, ""},
+		{"substring miss", "", `expect_body = "down"`, `body does not contain "down"`},
+		{"regex", "", `expect_body_regex = '"status":\s*"(up|ok)"'`, ""},
+		{"regex miss", "", `expect_body_regex = '"version": [4-9]'`, `body does not match "\"version\": [4-9]"`},
+		{"both", "", "expect_body = 'version'\nexpect_body_regex = '^{'", ""},
+		{"beyond max_body_bytes", "/padded", "expect_body = 'ok'\nmax_body_bytes = 100", `body does not contain "ok"`},
+		{"within max_body_bytes", "/padded", "expect_body = 'ok'\nmax_body_bytes = 102", ""},
+		{"redirect not followed", "/redirect", "expect_body = 'up'", "status 302, want 200-299"},
+		{"redirect followed", "/redirect", "expect_body = 'up'\nfollow_redirects = true", ""},
+		{"redirect loop", "/loop", "follow_redirects = true", "~stopped after 10 redirects"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.h.URL == "" {
-				tc.h.URL = srv.URL + "/status"
+			if tc.path == "" {
+				tc.path = "/status"
 			}
-			wantCheck(t, httpCheck(t, config.CheckHTTP, tc.h), tc.want)
+			wantCheck(t, httpCheck(t, "type = 'http'\nurl = %q\n"+tc.keys, srv.URL+tc.path), tc.want)
 		})
 	}
 
 	t.Run("host, headers, source address", func(t *testing.T) {
-		wantCheck(t, httpCheck(t, config.CheckHTTP, config.HTTPCheck{
-			URL: srv.URL + "/status", Host: "www.example.net",
-			Headers:       map[string]string{"X-A": "b", "User-Agent": "probe/1"},
-			SourceAddress: netip.MustParseAddr("127.0.0.2"),
-		}), "")
+		wantCheck(t, httpCheck(t, `type = 'http'
+url = %q
+host = "www.example.net"
+headers = { "x-a" = "b", "User-Agent" = "probe/1" }
+source_address = "127.0.0.2"`, srv.URL+"/status"), "")
 		got := seen.get()
 		if got.host != "www.example.net" || got.xa != "b" || got.agent != "probe/1" || got.remoteIP != "127.0.0.2" {
 			t.Errorf("server saw host %q, X-A %q, User-Agent %q from %s", got.host, got.xa, got.agent, got.remoteIP)
 		}
-		wantCheck(t, httpCheck(t, config.CheckHTTP, config.HTTPCheck{URL: srv.URL + "/status"}), "")
+		wantCheck(t, httpCheck(t, "type = 'http'\nurl = %q", srv.URL+"/status"), "")
 		if got := seen.get(); got.host != strings.TrimPrefix(srv.URL, "http://") || got.agent != "anycastd-health-check" {
 			t.Errorf("default host %q, User-Agent %q", got.host, got.agent)
 		}
 	})
 
-	t.Run("cannot run", func(t *testing.T) {
-		ch := httpCheck(t, config.CheckHTTP, config.HTTPCheck{URL: srv.URL, Method: "BAD METHOD"})
-		if err := checkWithin(t, ch, time.Second); !errors.Is(err, ErrCannotRun) {
-			t.Errorf("invalid method: err = %v, want ErrCannotRun", err)
+	t.Run("every probe sends the same request", func(t *testing.T) {
+		ch := httpCheck(t, "type = 'http'\nurl = %q\nheaders = { X-A = 'b' }", srv.URL+"/status?q=1")
+		for range 3 {
+			wantCheck(t, ch, "")
+			if got := seen.get(); got.xa != "b" || got.host != strings.TrimPrefix(srv.URL, "http://") {
+				t.Fatalf("server saw host %q, X-A %q", got.host, got.xa)
+			}
 		}
 	})
 }
@@ -150,23 +152,21 @@ func TestHTTPSChecker(t *testing.T) {
 	url := srv.URL + "/status"
 	for _, tc := range []struct {
 		name string
-		typ  config.CheckType
-		h    config.HTTPCheck
+		keys string // formatted with url and caFile
 		want string
 	}{
-		{"system roots", config.CheckHTTPS, config.HTTPCheck{URL: url}, "~certificate signed by unknown authority"},
-		{"ca_file", config.CheckHTTPS, config.HTTPCheck{URL: url, TLS: &config.TLSClient{CAFile: caFile}}, ""},
-		{"type http, https url", config.CheckHTTP, config.HTTPCheck{URL: url, TLS: &config.TLSClient{CAFile: caFile}}, ""},
-		{"insecure_skip_verify", config.CheckHTTPS, config.HTTPCheck{URL: url,
-			TLS: &config.TLSClient{InsecureSkipVerify: true}}, ""},
+		{"system roots", "type = 'https'\nurl = %q", "~certificate signed by unknown authority"},
+		{"ca_file", "type = 'https'\nurl = %q\nca_file = %q", ""},
+		{"type http, https url", "type = 'http'\nurl = %q\nca_file = %q", ""},
+		{"insecure_skip_verify", "type = 'https'\nurl = %q\ninsecure_skip_verify = true", ""},
 		// httptest's certificate is for example.com (and 127.0.0.1).
-		{"tls_server_name", config.CheckHTTPS, config.HTTPCheck{URL: url,
-			TLS: &config.TLSClient{CAFile: caFile, ServerName: "example.com"}}, ""},
-		{"wrong tls_server_name", config.CheckHTTPS, config.HTTPCheck{URL: url,
-			TLS: &config.TLSClient{CAFile: caFile, ServerName: "other.example"}}, "~not other.example"},
+		{"tls_server_name", "type = 'https'\nurl = %q\nca_file = %q\ntls_server_name = 'example.com'", ""},
+		{"wrong tls_server_name", "type = 'https'\nurl = %q\nca_file = %q\ntls_server_name = 'other.example'",
+			"~not other.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantCheck(t, httpCheck(t, tc.typ, tc.h), tc.want)
+			args := []any{url, caFile}[:strings.Count(tc.keys, "%q")]
+			wantCheck(t, httpCheck(t, tc.keys, args...), tc.want)
 		})
 	}
 
@@ -177,20 +177,10 @@ func TestHTTPSChecker(t *testing.T) {
 		})
 		redir := quietTLSServer(mux, nil)
 		defer redir.Close()
-		h := config.HTTPCheck{URL: redir.URL, FollowRedirects: true, TLS: &config.TLSClient{InsecureSkipVerify: true}}
-		wantCheck(t, httpCheck(t, config.CheckHTTPS, h), "~which is not https")
-		wantCheck(t, httpCheck(t, config.CheckHTTP, h), "")
+		keys := "url = %q\nfollow_redirects = true\ninsecure_skip_verify = true\ntype = %q"
+		wantCheck(t, httpCheck(t, keys, redir.URL, "https"), "~which is not https")
+		wantCheck(t, httpCheck(t, keys, redir.URL, "http"), "")
 	})
-
-	if _, err := NewChecker(config.Check{Type: config.CheckHTTPS, HTTP: &config.HTTPCheck{URL: plain.URL}}); err == nil ||
-		!strings.Contains(err.Error(), "scheme must be https") {
-		t.Errorf("type https with an http url: err = %v", err)
-	}
-	_, err := NewChecker(config.Check{Type: config.CheckHTTPS, HTTP: &config.HTTPCheck{URL: url,
-		TLS: &config.TLSClient{CAFile: filepath.Join(t.TempDir(), "gone.pem")}}})
-	if !errors.Is(err, ErrCannotRun) {
-		t.Errorf("missing ca_file: err = %v, want ErrCannotRun", err)
-	}
 }
 
 func TestHTTPSClientCertificate(t *testing.T) {
@@ -200,20 +190,17 @@ func TestHTTPSClientCertificate(t *testing.T) {
 	defer srv.Close()
 
 	url := srv.URL + "/status"
-	withCert := &config.TLSClient{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}
-	wantCheck(t, httpCheck(t, config.CheckHTTPS, config.HTTPCheck{URL: url, TLS: withCert}), "")
+	withCert := fmt.Sprintf("type = 'https'\nurl = %q\nca_file = %q\ncert_file = %q\nkey_file = %q\n",
+		url, pki.caFile, pki.clientCert, pki.clientKey)
+	wantCheck(t, httpCheck(t, "%s", withCert), "")
 	// The server rejects the handshake; the client notices it on its first read.
-	wantCheck(t, httpCheck(t, config.CheckHTTPS, config.HTTPCheck{URL: url, TLS: &config.TLSClient{CAFile: pki.caFile}}),
-		"~certificate required")
+	wantCheck(t, httpCheck(t, "type = 'https'\nurl = %q\nca_file = %q", url, pki.caFile), "~certificate required")
 
 	// tls_server_name picks a name in the certificate, whatever the URL.
-	withName := *withCert
-	withName.ServerName = "web.internal"
-	wantCheck(t, httpCheck(t, config.CheckHTTPS, config.HTTPCheck{URL: url, TLS: &withName}), "")
+	wantCheck(t, httpCheck(t, "%stls_server_name = 'web.internal'", withCert), "")
 
 	var tlsErr *tls.CertificateVerificationError
-	withName.ServerName = "db.internal"
-	err := checkWithin(t, httpCheck(t, config.CheckHTTPS, config.HTTPCheck{URL: url, TLS: &withName}), 5*time.Second)
+	err := checkWithin(t, httpCheck(t, "%stls_server_name = 'db.internal'", withCert), 5*time.Second)
 	if !errors.As(err, &tlsErr) || errors.Is(err, ErrCannotRun) {
 		t.Errorf("wrong server name: err = %v, want a verification failure", err)
 	}

@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -31,18 +30,8 @@ type listenChecker struct {
 	lookupAddr []byte
 }
 
-func newListenChecker(c config.ListenCheck) (*listenChecker, error) {
-	if c.Port == 0 {
-		return nil, errors.New("listen: port 0")
-	}
-	l := &listenChecker{addr: c.Addr.Unmap(), port: c.Port}
-	switch c.Protocol {
-	case "", "tcp":
-	case "udp":
-		l.udp = true
-	default:
-		return nil, fmt.Errorf("listen: unknown protocol %q", c.Protocol)
-	}
+func newListenChecker(c config.ListenCheck) *listenChecker {
+	l := &listenChecker{addr: c.Addr, port: c.Port, udp: c.Protocol == "udp"}
 	switch {
 	case !l.addr.IsValid():
 		l.families = []uint8{afInet, afInet6}
@@ -64,7 +53,7 @@ func newListenChecker(c config.ListenCheck) (*listenChecker, error) {
 		where = netip.AddrPortFrom(l.addr, l.port).String()
 	}
 	l.missing = Definite(fmt.Errorf("no %s on %s", what, where))
-	return l, nil
+	return l
 }
 
 // Check implements Checker.

@@ -93,12 +93,9 @@ func TestListenCheckMatches(t *testing.T) {
 			if tt.addr != "" {
 				a = netip.MustParseAddr(tt.addr)
 			}
-			l, err := newListenChecker(config.ListenCheck{Addr: a, Port: tt.port, Protocol: tt.proto})
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := newListenChecker(config.ListenCheck{Addr: a, Port: tt.port, Protocol: tt.proto})
 			defer l.Close()
-			err = l.Check(context.Background())
+			err := l.Check(context.Background())
 			if tt.err == "" && !l.diag.lookup(l.lookupFam, l.udp, l.lookupAddr, l.port) && tt.addr != "" {
 				t.Errorf("the fast path (exact lookup) missed the socket")
 			}
@@ -115,10 +112,7 @@ func TestListenCheckMatches(t *testing.T) {
 }
 
 func TestListenCheckSocketAfterClose(t *testing.T) {
-	l, err := newListenChecker(config.ListenCheck{Port: 1, Protocol: "tcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newListenChecker(config.ListenCheck{Port: 1, Protocol: "tcp"})
 	// Probes reuse one netlink socket; Close releases it.
 	for range 3 {
 		_ = l.Check(context.Background())
@@ -155,10 +149,7 @@ func BenchmarkListenCheck(b *testing.B) {
 		addr netip.Addr
 	}{{"ipv4", netip.MustParseAddr("127.0.0.1")}, {"any", netip.Addr{}}} {
 		b.Run(bc.name, func(b *testing.B) {
-			l, err := newListenChecker(config.ListenCheck{Addr: bc.addr, Port: portOf(b, ln.Addr()), Protocol: "tcp"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			l := newListenChecker(config.ListenCheck{Addr: bc.addr, Port: portOf(b, ln.Addr()), Protocol: "tcp"})
 			defer l.Close()
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -185,8 +176,8 @@ func TestListenCheckCloseAndReopen(t *testing.T) {
 			port := portOf(t, ln.Addr())
 			addr := netip.AddrPortFrom(netip.MustParseAddr(tt.host), port)
 			_, tl := startManager(t, config.Check{Name: "port", Type: config.CheckListen,
-				Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond, Rise: 3, Fall: 3,
-				Listen: &config.ListenCheck{Addr: addr.Addr(), Port: port, Protocol: "tcp"}})
+				Interval: 20 * time.Millisecond, FastInterval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond,
+				Rise: 3, Fall: 3, Listen: &config.ListenCheck{Addr: addr.Addr(), Port: port, Protocol: "tcp"}})
 			tl.next(t, StatusUp, 5*time.Second)
 
 			// Down at the first probe that misses the listener: fall (3)

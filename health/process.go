@@ -67,19 +67,11 @@ type pidSource interface {
 // errNoProcess: the pid names no running process.
 var errNoProcess = errors.New("no such process")
 
-func newProcessChecker(c config.ProcessCheck) (*processChecker, error) {
-	var src pidSource
-	switch {
-	case c.PIDFile != "" && c.Unit != "":
-		return nil, errors.New("process: both pid_file and unit set")
-	case c.PIDFile != "":
-		src = pidFile(c.PIDFile)
-	case c.Unit != "":
-		src = &unitSource{unit: c.Unit, bus: &systemdBus{}}
-	default:
-		return nil, errors.New("process: neither pid_file nor unit set")
+func newProcessChecker(c config.ProcessCheck) *processChecker {
+	if c.Unit != "" {
+		return newProcessCheckerFrom(&unitSource{unit: c.Unit, bus: &systemdBus{}})
 	}
-	return newProcessCheckerFrom(src), nil
+	return newProcessCheckerFrom(pidFile(c.PIDFile))
 }
 
 func newProcessCheckerFrom(src pidSource) *processChecker {

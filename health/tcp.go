@@ -28,9 +28,6 @@ type tcpChecker struct {
 }
 
 func newTCPChecker(c config.TCPCheck) (*tcpChecker, error) {
-	if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return nil, fmt.Errorf("tcp address %q: %w", c.Address, err)
-	}
 	t := &tcpChecker{
 		address: c.Address,
 		send:    []byte(c.Send),
@@ -39,7 +36,7 @@ func newTCPChecker(c config.TCPCheck) (*tcpChecker, error) {
 		dialer: net.Dialer{LocalAddr: localTCPAddr(c.SourceAddress), KeepAlive: -1},
 	}
 	if c.TLS != nil {
-		cfg, err := tlsConfig(c.TLS, hostOf(c.Address))
+		cfg, err := tlsConfig(c.TLS)
 		if err != nil {
 			return nil, err
 		}

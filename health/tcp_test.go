@@ -125,23 +125,29 @@ func TestTCPCheckerTLS(t *testing.T) {
 	addr := bannerServer(t, tls.NewListener(ln, pki.serverConfig(false)), smtpish)
 	mtlsAddr := bannerServer(t, tls.NewListener(listen(t), pki.serverConfig(true)), smtpish)
 
+	// Keys formatted with the address, the CA file, the client certificate
+	// and key files.
 	for _, tc := range []struct {
 		name string
-		c    config.TCPCheck
+		addr string
+		keys string
 		want string
 	}{
-		{"handshake", config.TCPCheck{Address: addr, TLS: &config.TLSClient{CAFile: pki.caFile}}, ""},
-		{"banner over tls", config.TCPCheck{Address: addr, Send: "PING\n", Expect: "220 ready\r\n+PONG",
-			TLS: &config.TLSClient{CAFile: pki.caFile, ServerName: "web.internal"}}, ""},
-		{"unknown authority", config.TCPCheck{Address: addr, TLS: &config.TLSClient{}}, "~certificate signed by unknown authority"},
-		{"insecure", config.TCPCheck{Address: addr, TLS: &config.TLSClient{InsecureSkipVerify: true}}, ""},
+		{"handshake", addr, "tls = true\nca_file = %[2]q", ""},
+		{"banner over tls", addr, "send = \"PING\\n\"\nexpect = \"220 ready\\r\\n+PONG\"\ntls = true\nca_file = %[2]q\ntls_server_name = 'web.internal'", ""},
+		{"unknown authority", addr, "tls = true", "~certificate signed by unknown authority"},
+		{"insecure", addr, "tls = true\ninsecure_skip_verify = true", ""},
 		// The server gives up on a ClientHello that is not one.
-		{"plaintext against tls", config.TCPCheck{Address: addr, Send: "PING\n", Expect: "220"}, `~"220"`},
-		{"client certificate", config.TCPCheck{Address: mtlsAddr, Expect: "220", TLS: &config.TLSClient{
-			CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}}, ""},
-		{"no client certificate", config.TCPCheck{Address: mtlsAddr, Expect: "220",
-			TLS: &config.TLSClient{CAFile: pki.caFile}}, "~certificate required"},
+		{"plaintext against tls", addr, "send = \"PING\\n\"\nexpect = '220'", `~"220"`},
+		{"client certificate", mtlsAddr, "expect = '220'\ntls = true\nca_file = %[2]q\ncert_file = %[3]q\nkey_file = %[4]q", ""},
+		{"no client certificate", mtlsAddr, "expect = '220'\ntls = true\nca_file = %[2]q", "~certificate required"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { wantCheck(t, tcpCheck(t, tc.c), tc.want) })
+		t.Run(tc.name, func(t *testing.T) {
+			c := parseCheck(t, "type = 'tcp'\naddress = %[1]q\n"+tc.keys, tc.addr, pki.caFile, pki.clientCert, pki.clientKey)
+			if c.TCP.TLS != nil && c.TCP.TLS.ServerName == "" {
+				t.Fatal("config left the server name empty")
+			}
+			wantCheck(t, mustChecker(t, c), tc.want)
+		})
 	}
 }

@@ -12,17 +12,15 @@ import (
 )
 
 // tlsConfig builds the client TLS configuration for c (nil: defaults). The
-// server name defaults to serverName, the host the check connects to. The
-// files are read now, once per checker; an error here means the check cannot
-// run, and is wrapped with ErrCannotRun.
-func tlsConfig(c *config.TLSClient, serverName string) (*tls.Config, error) {
-	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+// files are read now, once per checker: they may have changed since the
+// configuration was loaded. An error here means the check cannot run, and
+// is wrapped with ErrCannotRun.
+func tlsConfig(c *config.TLSClient) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c == nil {
 		return cfg, nil
 	}
-	if c.ServerName != "" {
-		cfg.ServerName = c.ServerName
-	}
+	cfg.ServerName = c.ServerName
 	cfg.InsecureSkipVerify = c.InsecureSkipVerify
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
@@ -43,15 +41,6 @@ func tlsConfig(c *config.TLSClient, serverName string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
-}
-
-// hostOf returns the host part of a host:port address.
-func hostOf(address string) string {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return address
-	}
-	return host
 }
 
 // localTCPAddr returns the local address for a dialer (nil: any).

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/anycastd/anycastd/config"
 )
 
-// maxTTLMessage is how much of a report's message is kept.
+// maxTTLMessage is how much of a report's message is kept (more is cut at
+// a rune boundary and marked with "...").
 const maxTTLMessage = 1 << 10
 
 // ttlChecker is a push check: it passes while the service's last report
@@ -33,11 +33,8 @@ type ttlChecker struct {
 	stopped  bool        // Watch has returned: no more timers
 }
 
-func newTTLChecker(c config.TTLCheck) (*ttlChecker, error) {
-	if c.TTL <= 0 {
-		return nil, fmt.Errorf("ttl: must be positive, got %s", c.TTL)
-	}
-	return &ttlChecker{ttl: c.TTL}, nil
+func newTTLChecker(c config.TTLCheck) *ttlChecker {
+	return &ttlChecker{ttl: c.TTL}
 }
 
 // Check implements Checker.
@@ -95,7 +92,7 @@ func (t *ttlChecker) report(healthy bool, message string) {
 	now := time.Now()
 	t.mu.Lock()
 	before := t.outcomeLocked(now)
-	t.reported, t.healthy, t.message, t.at = true, healthy, capMessage(message), now
+	t.reported, t.healthy, t.message, t.at = true, healthy, truncate(message, maxTTLMessage), now
 	switch {
 	case !healthy && t.timer != nil:
 		t.timer.Stop()
@@ -140,17 +137,4 @@ func (t *ttlChecker) Watch(ctx context.Context, wake func()) {
 		t.timer.Stop()
 	}
 	t.mu.Unlock()
-}
-
-// capMessage returns at most maxTTLMessage bytes of s, cut at a rune
-// boundary.
-func capMessage(s string) string {
-	if len(s) <= maxTTLMessage {
-		return s
-	}
-	s = s[:maxTTLMessage]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
 }

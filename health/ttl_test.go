@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -100,8 +101,8 @@ func TestTTLCheckBeforeFirstReport(t *testing.T) {
 
 func TestReportErrors(t *testing.T) {
 	m, _ := startManager(t, ttlCheck("hb", time.Second),
-		config.Check{Name: "script", Type: config.CheckExec, Interval: time.Minute,
-			Exec: &config.ExecCheck{Command: []string{"/bin/true"}}})
+		config.Check{Name: "script", Type: config.CheckExec, Interval: time.Minute, FastInterval: time.Minute,
+			Timeout: time.Second, Rise: 3, Fall: 3, Exec: &config.ExecCheck{Command: []string{"/bin/true"}}})
 	err := m.Report("nope", true, "")
 	if !errors.Is(err, ErrUnknownCheck) || err.Error() != `unknown check "nope"` {
 		t.Errorf("Report(nope) = %v", err)
@@ -118,12 +119,16 @@ func TestReportErrors(t *testing.T) {
 	}
 }
 
-func TestCapMessage(t *testing.T) {
-	if got := capMessage("short"); got != "short" {
-		t.Error(got)
+// A report's message is kept up to maxTTLMessage bytes.
+func TestTTLMessageCapped(t *testing.T) {
+	c := newTTLChecker(config.TTLCheck{TTL: time.Minute})
+	c.report(true, "short")
+	if out, err := c.CheckOutput(context.Background()); out != "short" || err != nil {
+		t.Errorf("output %q, %v", out, err)
 	}
-	got := capMessage(strings.Repeat("é", 1000)) // 2000 bytes
-	if len(got) != maxTTLMessage+3 || !strings.HasSuffix(got, "...") {
-		t.Errorf("len %d: %q", len(got), got[len(got)-10:])
+	c.report(true, strings.Repeat("é", 1000)) // 2000 bytes
+	out, err := c.CheckOutput(context.Background())
+	if want := strings.Repeat("é", maxTTLMessage/2) + "..."; out != want || err != nil {
+		t.Errorf("output of %d bytes (%v), want %d", len(out), err, len(want))
 	}
 }

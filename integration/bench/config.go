@@ -185,7 +185,7 @@ fall = %d
 name = "web"
 prefixes = ["%s"]
 checks = ["web"]
-max_flaps = 0 # no dampening: the benchmark flaps it on purpose
+max_flaps = 0 # no flap hold-down: the benchmark flaps it on purpose
 `, webHealthURL, c.Interval, c.Rise, c.Fall, webVIP)
 		return b.String()
 	}
