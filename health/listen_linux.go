@@ -1,5 +1,16 @@
 package health
 
+// The listen check asks the kernel for listening sockets over
+// NETLINK_SOCK_DIAG (linux/inet_diag.h) itself, and is the one netlink user
+// outside hostaddr/, for three reasons: vishvananda/netlink's socket
+// queries (SocketGet; SocketDiagTCP, SocketDiagUDP) find one socket by its
+// full 4-tuple or dump every socket, while a listen check needs "any
+// listener on this port", which only the kernel's bytecode filter
+// (INET_DIAG_BC_S_GE/LE) answers without dumping every connection of a busy
+// server; it polls every fast_interval on thousands of checks, so it reuses
+// one socket and its buffers instead of a handle per query; and it must not
+// pull netlink's route and link code into health/.
+
 import (
 	"encoding/binary"
 	"errors"
