@@ -1,8 +1,10 @@
 // Package health runs health checks and publishes their state changes.
 //
-// A Checker performs one probe. A Runner drives one Checker on its interval
-// with a timeout, counts rise/fall and publishes an Event on every state
-// transition. A Manager owns the runners of a whole configuration.
+// A Checker performs one probe. A Runner keeps the state of one Checker: it
+// runs its probes with the check's timeout, counts rise and fall and
+// publishes an Event on every state transition. A Manager owns the runners
+// of a whole configuration and schedules all their probes, on each check's
+// interval or fast_interval.
 //
 // The process, listen and ttl checks see definite failures (ErrDefinite),
 // which skip fall; process and ttl checks are also Watchers, which make a
@@ -67,14 +69,14 @@ type OutputChecker interface {
 
 // Watcher is a Checker that learns between probes, from the kernel or from
 // the service, that its outcome may have changed (a watched process exited,
-// a deadline passed, a report arrived). The Runner (or the Manager's
-// scheduler) runs Watch in a goroutine of its own for as long as it runs the
-// check; every call of wake makes the next probe due at once (if a probe is
-// in flight, another one follows it at once), so a failure the kernel knows
-// of is acted on without waiting for the interval. wake never blocks and may
-// be called from any goroutine, any number of times; a spurious call costs
-// one probe. Watch must return promptly once ctx is done, and must not hold
-// a lock that Check or Close takes while it calls wake.
+// a deadline passed, a report arrived). The Manager runs Watch in a
+// goroutine of its own for as long as it runs the check; every call of wake
+// makes the next probe due at once (if a probe is in flight, another one
+// follows it at once), so a failure the kernel knows of is acted on without
+// waiting for the interval. wake never blocks and may be called from any
+// goroutine, any number of times; a spurious call costs one probe. Watch
+// must return promptly once ctx is done, and must not hold a lock that Check
+// or Close takes while it calls wake.
 type Watcher interface {
 	Checker
 	Watch(ctx context.Context, wake func())
@@ -167,9 +169,14 @@ func (r Result) Outcome() string {
 	return "fail"
 }
 
-// Event is published when a check changes Status.
+// Event is published when a check changes Status: from From to Status,
+// which always differ.
 type Event struct {
-	Check  string
-	Status Status
+	Check string
+	// From is the Status the check left: StatusUnknown for its first
+	// transition (after a start or a restart on reload), else StatusUp or
+	// StatusDown.
+	From   Status
+	Status Status // the Status the check entered: StatusUp or StatusDown
 	Last   Result // the probe that caused the transition
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,12 +86,16 @@ func (tl *timeline) next(t testing.TB, want Status, within time.Duration) Event 
 }
 
 // startManager runs checks on a Manager that reports to a new timeline,
-// until the test ends.
+// until the test ends. Timing left out of a check is defaulted as
+// config.Load would (withDefaults).
 func startManager(t testing.TB, checks ...config.Check) (*Manager, *timeline) {
 	t.Helper()
 	tl := newTimeline()
 	m := NewManager(nil, tl.publish)
 	m.OnResult(tl.observe)
+	for i := range checks {
+		checks[i] = withDefaults(checks[i])
+	}
 	if err := m.Start(context.Background(), checks); err != nil {
 		t.Fatal(err)
 	}
@@ -100,37 +105,35 @@ func startManager(t testing.TB, checks ...config.Check) (*Manager, *timeline) {
 
 func TestRunnerDefiniteFailureBypassesFall(t *testing.T) {
 	for _, err := range []error{Definite(errors.New("gone")), fmt.Errorf("%w: gone", ErrDefinite)} {
-		var events eventLog
-		sc := newStepChecker()
-		r := NewRunner(testCheck(10*time.Millisecond, time.Minute, 2, 3), sc, nil, events.publish)
-		stop := startRunner(t, r)
-		feed(t, r, sc, true, true, false)
-		before := r.probes()
-		sc.results <- err
-		waitFor(t, 5*time.Second, func() bool { return r.probes() > before })
-		st := r.State()
-		if st.Status != StatusDown || st.ConsecutiveFailures != 2 {
-			t.Fatalf("after a definite failure: %v with %d failures, want down with 2", st.Status, st.ConsecutiveFailures)
-		}
-		last := st.History[len(st.History)-1]
-		if !last.Definite || last.Err != err.Error() || last.Kind != KindFail {
-			t.Errorf("last result %+v", last)
-		}
-		if st.History[len(st.History)-2].Definite {
-			t.Errorf("a plain failure marked definite")
-		}
-		feed(t, r, sc, true) // rise still applies
-		if s := r.Status(); s != StatusDown {
-			t.Fatalf("after one pass: %v, want down (rise 2)", s)
-		}
-		feed(t, r, sc, true)
-		if diff := cmp.Diff([]Status{StatusUp, StatusDown, StatusUp}, events.statuses()); diff != "" {
-			t.Errorf("events (-want +got):\n%s", diff)
-		}
-		if err.Error() != "gone" && err.Error() != "definite failure: gone" {
-			t.Errorf("message %q", err)
-		}
-		stop()
+		t.Run(err.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var events eventLog
+				sc := newStepChecker()
+				r := NewRunner(testCheck(10*time.Millisecond, time.Minute, 2, 3), sc, nil, events.publish)
+				startRunner(t, r)
+				feed(t, r, sc, true, true, false)
+				feedErr(t, r, sc, err)
+				st := r.State()
+				if st.Status != StatusDown || st.ConsecutiveFailures != 2 {
+					t.Fatalf("after a definite failure: %v with %d failures, want down with 2", st.Status, st.ConsecutiveFailures)
+				}
+				last := st.History[len(st.History)-1]
+				if !last.Definite || last.Err != err.Error() || last.Kind != KindFail {
+					t.Errorf("last result %+v", last)
+				}
+				if st.History[len(st.History)-2].Definite {
+					t.Errorf("a plain failure marked definite")
+				}
+				feed(t, r, sc, true) // rise still applies
+				if s := r.Status(); s != StatusDown {
+					t.Fatalf("after one pass: %v, want down (rise 2)", s)
+				}
+				feed(t, r, sc, true)
+				if diff := cmp.Diff([]string{"unknown>up", "up>down", "down>up"}, events.transitions()); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+			})
+		})
 	}
 }
 
@@ -174,91 +177,75 @@ func (w *wakeChecker) Close() error {
 	return nil
 }
 
-// runWith runs r until the returned stop, either alone (Runner.Run) or on a
-// scheduler (as a Manager does). stop returns once r has stopped.
-func runWith(t *testing.T, scheduled bool, r *Runner) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	if scheduled {
-		s := newScheduler()
-		ran := make(chan struct{})
-		go func() {
-			defer close(ran)
-			s.run(ctx)
-		}()
-		stopped := s.add(ctx, r)
-		go func() {
-			<-stopped
-			<-ran
-			close(done)
-		}()
-	} else {
-		go func() {
-			defer close(done)
-			r.Run(ctx)
-		}()
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("runner did not stop")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func TestWatcherWakesRunner(t *testing.T) {
-	for _, scheduled := range []bool{false, true} {
-		t.Run(fmt.Sprintf("scheduled=%v", scheduled), func(t *testing.T) {
-			var events eventLog
-			w := newWakeChecker()
-			// An interval of an hour: only wakes make probes (but for the
-			// jittered first one, within a second).
-			r := NewRunner(testCheck(time.Hour, time.Minute, 1, 3), w, nil, events.publish)
-			stop := runWith(t, scheduled, r)
-			wake := <-w.wakes
-			wake()
-			waitFor(t, 5*time.Second, func() bool { return r.Status() == StatusUp })
+	synctest.Test(t, func(t *testing.T) {
+		var events eventLog
+		w := newWakeChecker()
+		// An interval of an hour: only wakes make probes (but for the
+		// jittered first one, within a second).
+		r := NewRunner(testCheck(time.Hour, time.Minute, 1, 3), w, nil, events.publish)
+		stop := startRunner(t, r)
+		start := time.Now()
+		wake := <-w.wakes
+		wake()
+		synctest.Wait()
+		if s := r.Status(); s != StatusUp {
+			t.Fatalf("after a wake: %v, want up at once", s)
+		}
 
-			w.fail.Store(true)
-			start := time.Now()
-			wake()
-			waitFor(t, 5*time.Second, func() bool { return r.Status() == StatusDown })
-			if d := time.Since(start); d > 500*time.Millisecond {
-				t.Errorf("down %v after the wake", d)
-			}
+		w.fail.Store(true)
+		wake()
+		synctest.Wait()
+		if s := r.Status(); s != StatusDown {
+			t.Fatalf("after a wake with the service gone: %v, want down at once", s)
+		}
 
-			// A wake while a probe is in flight makes another probe follow.
-			w.fail.Store(false)
-			w.block = make(chan struct{})
-			w.blocking.Store(true)
-			calls := w.calls.Load()
-			wake()
-			waitFor(t, 5*time.Second, func() bool { return w.calls.Load() == calls+1 })
-			wake()
-			wake()
-			w.blocking.Store(false)
-			close(w.block)
-			waitFor(t, 5*time.Second, func() bool { return w.calls.Load() == calls+2 })
-			waitFor(t, 5*time.Second, func() bool { return r.Status() == StatusUp })
-			time.Sleep(20 * time.Millisecond)
-			if n := w.calls.Load(); n != calls+2 {
-				t.Errorf("%d probes after three wakes, want 2", n-calls)
-			}
-			stop()
-			if w.watching.Load() != 0 || w.closed.Load() != 1 {
-				t.Errorf("after stop: %d watching, closed %d times; want 0, 1", w.watching.Load(), w.closed.Load())
-			}
-			if diff := cmp.Diff([]Status{StatusUp, StatusDown, StatusUp}, events.statuses()); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
-			}
-			wake() // after stop: a no-op
-		})
-	}
+		// A wake while a probe is in flight makes another probe follow.
+		w.fail.Store(false)
+		w.block = make(chan struct{})
+		w.blocking.Store(true)
+		calls := w.calls.Load()
+		wake()
+		synctest.Wait()
+		if n := w.calls.Load() - calls; n != 1 {
+			t.Fatalf("%d probes in flight after a wake, want 1", n)
+		}
+		wake()
+		wake()
+		w.blocking.Store(false)
+		close(w.block)
+		synctest.Wait()
+		if n := w.calls.Load() - calls; n != 2 {
+			t.Errorf("%d probes after three wakes, one during the first probe, want 2", n)
+		}
+		if s := r.Status(); s != StatusUp {
+			t.Errorf("after the probes: %v, want up", s)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the woken probes took %v, want no time at all", d)
+		}
+
+		// The schedule goes on from the last woken probe: the next one is
+		// an interval after it.
+		calls = w.calls.Load()
+		time.Sleep(time.Hour - time.Nanosecond)
+		synctest.Wait()
+		if n := w.calls.Load() - calls; n != 0 {
+			t.Errorf("%d probes within the hour after the last one, want 0", n)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if n := w.calls.Load() - calls; n != 1 {
+			t.Errorf("%d probes an hour after the last one, want 1", n)
+		}
+
+		stop()
+		if w.watching.Load() != 0 || w.closed.Load() != 1 {
+			t.Errorf("after stop: %d watching, closed %d times; want 0, 1", w.watching.Load(), w.closed.Load())
+		}
+		if diff := cmp.Diff([]string{"unknown>up", "up>down", "down>up"}, events.transitions()); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+		wake() // after stop: a no-op
+	})
 }

@@ -6,13 +6,17 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/anycastd/anycastd/config"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// waitFor polls cond until it is true, failing the test after timeout.
+// waitFor polls cond until it is true, failing the test after timeout. For
+// tests on real time (sockets, processes); a synctest bubble uses
+// synctest.Wait instead.
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -22,6 +26,30 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// withDefaults returns c with its zero timing fields set as config.Load sets
+// them when the file leaves them out: interval 1s, fast_interval interval,
+// timeout min(fast_interval/2, 1s), rise 3, fall 3. NewRunner fills in
+// nothing, so tests that build a config.Check by hand and leave some of
+// them out pass it through here.
+func withDefaults(c config.Check) config.Check {
+	if c.Interval == 0 {
+		c.Interval = config.DefaultCheckInterval
+	}
+	if c.FastInterval == 0 {
+		c.FastInterval = c.Interval
+	}
+	if c.Timeout == 0 {
+		c.Timeout = min(c.FastInterval/2, config.DefaultCheckTimeoutMax)
+	}
+	if c.Rise == 0 {
+		c.Rise = config.DefaultCheckRise
+	}
+	if c.Fall == 0 {
+		c.Fall = config.DefaultCheckFall
+	}
+	return c
 }
 
 // eventLog collects published Events.
@@ -42,11 +70,11 @@ func (l *eventLog) get() []Event {
 	return append([]Event(nil), l.events...)
 }
 
-// statuses returns the Status of every event, in order.
-func (l *eventLog) statuses() []Status {
-	var s []Status
+// transitions returns every event as "from>to" ("unknown>up"), in order.
+func (l *eventLog) transitions() []string {
+	var s []string
 	for _, e := range l.get() {
-		s = append(s, e.Status)
+		s = append(s, e.From.String()+">"+e.Status.String())
 	}
 	return s
 }

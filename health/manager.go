@@ -5,19 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/anycastd/anycastd/config"
 )
 
-// Manager owns the Runners of a configuration's checks.
+// Manager owns the Runners of a configuration's checks and schedules their
+// probes.
 //
-// One scheduler goroutine drives all runners with the timing of Runner.Run
-// (jitter, interval or fast_interval, one probe in flight per check); each
-// probe runs in a goroutine of its own. Each runner has its own cancel func
-// and is kept by name, so single checks can later be replaced, added or
-// removed on reload without touching the others. Checks run whether or not a VIP uses them.
+// A check's first probe runs after a random jitter in [0, min(interval,
+// 1s)), so that checks started together do not probe together. Each later
+// probe is due one period after the previous one was due, so lateness does
+// not accumulate. The period is fast_interval while a state change is in
+// doubt (up with at least one failure; down or unknown with at least one
+// pass), else interval. At most one probe per check is in flight: periods
+// that pass while a probe is still running are skipped. A Watcher's wake
+// makes a probe due at once (and the schedule continues from it); a wake
+// during a probe makes another follow it.
+//
+// One scheduler goroutine keeps the due times of all checks; probes run on
+// a pool of worker goroutines. Each runner has its own cancel func and is
+// kept by name, so single checks can be replaced, added or removed on reload
+// (Update) without touching the others. Checks run whether or not a VIP uses
+// them.
 type Manager struct {
 	logger   *slog.Logger
 	publish  func(Event)
@@ -73,7 +86,10 @@ func (m *Manager) OnResult(f ResultObserver) {
 	m.observer.Store(&f)
 }
 
-// Start builds a Checker and a Runner for every check and schedules them. A check whose Checker cannot be built (a TLS file that went
+// Start builds a Checker and a Runner for every check and schedules them.
+// checks must be as config.Load returns them, defaulted and validated:
+// Start fills in no defaults, and panics (in NewRunner) on a check without
+// valid timing. A check whose Checker cannot be built (a TLS file that went
 // away since the config was loaded, say) still gets a runner: its probes try
 // again to build it and fail, with KindError, until that works. Start fails
 // only on duplicate names, naming the check (`check "web": ...`), and then
@@ -143,10 +159,7 @@ func (m *Manager) Stop() {
 	if m.cancel != nil {
 		m.cancel()
 	}
-	runners := make([]*managedRunner, 0, len(m.runners))
-	for _, mr := range m.runners {
-		runners = append(runners, mr)
-	}
+	runners := slices.Collect(maps.Values(m.runners))
 	m.mu.Unlock()
 	for _, mr := range runners {
 		<-mr.done

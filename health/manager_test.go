@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,12 +20,15 @@ func TestManager(t *testing.T) {
 
 	var events eventLog
 	m := NewManager(nil, events.publish)
+	// Timeouts far above the interval (config.Load would refuse them) so
+	// that a slow machine fails no probe, and "slow" stays in flight.
+	const every = 20 * time.Millisecond
 	checks := []config.Check{
-		{Name: "web", Type: config.CheckTCP, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second,
+		{Name: "web", Type: config.CheckTCP, Interval: every, FastInterval: every, Timeout: 5 * time.Second,
 			Rise: 1, Fall: 1, TCP: &config.TCPCheck{Address: ln.Addr().String()}},
-		{Name: "script", Type: config.CheckExec, Interval: 20 * time.Millisecond, Timeout: 10 * time.Second,
+		{Name: "script", Type: config.CheckExec, Interval: every, FastInterval: every, Timeout: 10 * time.Second,
 			Rise: 1, Fall: 2, Exec: &config.ExecCheck{Command: []string{"/bin/false"}}},
-		{Name: "slow", Type: config.CheckExec, Interval: 20 * time.Millisecond, Timeout: time.Minute,
+		{Name: "slow", Type: config.CheckExec, Interval: every, FastInterval: every, Timeout: time.Minute,
 			Rise: 1, Fall: 1, Exec: &config.ExecCheck{Command: []string{"/bin/sleep", "30"}}},
 	}
 	if err := m.Start(context.Background(), checks); err != nil {
@@ -78,14 +82,16 @@ func TestManager(t *testing.T) {
 }
 
 func TestManagerStartError(t *testing.T) {
-	// A checker that cannot be built does not stop the others: its check
-	// fails with KindError.
+	// A checker that cannot be built (its ca_file is gone) does not stop
+	// the others: its check fails with KindError.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	m := NewManager(nil, nil)
+	const every, timeout = 10 * time.Millisecond, 5 * time.Second // no timeout on a slow machine
 	err := m.Start(context.Background(), []config.Check{
-		{Name: "ok", Type: config.CheckExec, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1,
+		{Name: "ok", Type: config.CheckExec, Interval: every, FastInterval: every, Timeout: timeout, Rise: 1, Fall: 1,
 			Exec: &config.ExecCheck{Command: []string{"/bin/true"}}},
-		{Name: "web", Type: config.CheckTCP, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1,
-			TCP: &config.TCPCheck{Address: "no-port"}},
+		{Name: "web", Type: config.CheckTCP, Interval: every, FastInterval: every, Timeout: timeout, Rise: 1, Fall: 1,
+			TCP: &config.TCPCheck{Address: "127.0.0.1:1", TLS: &config.TLSClient{CAFile: caFile}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +103,7 @@ func TestManagerStartError(t *testing.T) {
 	})
 	m.Stop()
 	if res := m.States()[1].History[0]; res.Kind != KindError ||
-		res.Err != `cannot run: tcp address "no-port": address no-port: missing port in address` {
+		res.Err != "cannot run: ca_file: open "+caFile+": no such file or directory" {
 		t.Errorf("result %+v", res)
 	}
 
@@ -113,8 +119,8 @@ func TestManagerStartError(t *testing.T) {
 func TestManagerStopsWithContext(t *testing.T) {
 	m := NewManager(nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	err := m.Start(ctx, []config.Check{{Name: "x", Type: config.CheckExec, Interval: 10 * time.Millisecond,
-		Exec: &config.ExecCheck{Command: []string{"/bin/true"}}}})
+	err := m.Start(ctx, []config.Check{withDefaults(config.Check{Name: "x", Type: config.CheckExec,
+		Interval: 10 * time.Millisecond, Exec: &config.ExecCheck{Command: []string{"/bin/true"}}})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package health
 
 import (
-	"reflect"
+	"slices"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -11,7 +11,7 @@ import (
 // but its line in the file) restarts alone, from StatusUnknown; an
 // unchanged one keeps running with its state and history. It returns the
 // names of the checks started, stopped and restarted. Update must follow
-// Start.
+// Start; checks must be as there (defaulted and validated by config.Load).
 func (m *Manager) Update(checks []config.Check) (started, stopped, restarted []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -56,24 +56,13 @@ func (m *Manager) Update(checks []config.Check) (started, stopped, restarted []s
 			ch = newRetryChecker(c)
 		}
 		m.startLocked(c, ch) // appends to m.order
-		if !contains(restarted, c.Name) {
+		if !slices.Contains(restarted, c.Name) {
 			started = append(started, c.Name)
 		}
 	}
 	return started, stopped, restarted
 }
 
-// sameCheck reports whether two check definitions differ only in their line.
-func sameCheck(a, b config.Check) bool {
-	a.Line, b.Line = 0, 0
-	return reflect.DeepEqual(a, b)
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
+// sameCheck reports whether two check definitions differ only in their
+// line (config.Check.Equal).
+func sameCheck(a, b config.Check) bool { return a.Equal(b) }

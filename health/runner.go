@@ -30,38 +30,24 @@ type CheckState struct {
 	History                    []Result // the last probes, oldest first, at most 16
 }
 
-// Runner drives one Checker for one config.Check: it probes on the check's
-// interval with its timeout, counts rise and fall, and publishes an Event on
-// every Status transition. A definite failure (ErrDefinite) takes the check
-// down at once, whatever fall; rise always applies.
+// Runner keeps the state of one Checker for one config.Check: it runs
+// probes with the check's timeout, counts rise and fall (see hysteresis),
+// keeps the last results and publishes an Event on every Status transition.
+// A definite failure (ErrDefinite) takes the check down at once, whatever
+// fall; rise always applies.
 //
-// Scheduling: the first probe runs after a random jitter in
-// [0, min(Interval, 1s)); each later probe is due one period after the
-// previous one was due, so lateness does not accumulate. The period is
-// FastInterval while a state change is pending (up with at least one
-// failure; down or unknown with at least one pass), else Interval. At most
-// one probe is in flight: periods that pass while a probe is still running
-// are skipped. A Watcher's wake makes a probe due at once (and the schedule
-// continues from it); a wake during a probe makes another follow it.
+// A Runner does not schedule its own probes: a Manager's scheduler does, on
+// the check's interval or fast_interval (see Manager), one probe at a time.
 type Runner struct {
-	check    config.Check
-	checker  Checker
-	logger   *slog.Logger
-	publish  func(Event)
-	observe  func(Result)
-	interval time.Duration
-	fast     time.Duration
-	timeout  time.Duration
-	rise     int
-	fall     int
-
-	pending bool // a state change is pending; only the probing goroutine uses it
+	check   config.Check
+	checker Checker
+	logger  *slog.Logger
+	publish func(Event)
+	observe func(Result)
 
 	mu      sync.Mutex // guards the fields below; only the probing goroutine writes them
-	status  Status
+	hyst    hysteresis // status, consecutive passes and failures
 	since   time.Time
-	passes  int
-	fails   int
 	lastErr string    // the last failing probe's Err
 	total   [2]uint64 // passes, failures
 	ring    [historySize]Result
@@ -69,48 +55,32 @@ type Runner struct {
 	count   int // Results in ring
 }
 
-// NewRunner returns a Runner for c using checker. logger may be nil (nothing
-// is logged). publish may be nil; otherwise it is called from the probing
-// goroutine (Run's, or a Manager's worker) on every transition, with no lock
-// held.
+// NewRunner returns a Runner for c using checker, in StatusUnknown. logger
+// may be nil (nothing is logged). publish may be nil; otherwise it is called
+// from the probing goroutine (a Manager's worker) on every transition, with
+// no lock held.
 //
-// Zero or negative values in c fall back to the config defaults: Interval 1s,
-// FastInterval Interval, Timeout min(FastInterval/2, 1s), Rise 3, Fall 3. A
-// FastInterval above Interval is cut to Interval. A Timeout not below the
-// period is used as is; probes then simply skip periods.
+// c's timing is used as it is, as config.Load defaults and validates it
+// (Interval ≥ FastInterval > Timeout > 0; Rise and Fall ≥ 1): NewRunner
+// fills in no defaults. It panics if Interval, FastInterval or Timeout is
+// not positive, or Rise or Fall is below 1, naming the check.
 func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish func(Event)) *Runner {
+	if c.Interval <= 0 || c.FastInterval <= 0 || c.Timeout <= 0 || c.Rise < 1 || c.Fall < 1 {
+		panic(fmt.Sprintf("health: check %q has no valid timing (interval %v, fast_interval %v, "+
+			"timeout %v, rise %d, fall %d): config.Load sets and validates them",
+			c.Name, c.Interval, c.FastInterval, c.Timeout, c.Rise, c.Fall))
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{
-		check:    c,
-		checker:  checker,
-		logger:   logger,
-		publish:  publish,
-		interval: c.Interval,
-		fast:     c.FastInterval,
-		timeout:  c.Timeout,
-		rise:     c.Rise,
-		fall:     c.Fall,
-		status:   StatusUnknown,
-		since:    time.Now(),
+	return &Runner{
+		check:   c,
+		checker: checker,
+		logger:  logger,
+		publish: publish,
+		hyst:    newHysteresis(c),
+		since:   time.Now(),
 	}
-	if r.interval <= 0 {
-		r.interval = time.Second
-	}
-	if r.fast <= 0 || r.fast > r.interval {
-		r.fast = r.interval
-	}
-	if r.timeout <= 0 {
-		r.timeout = min(r.fast/2, time.Second)
-	}
-	if r.rise <= 0 {
-		r.rise = 3
-	}
-	if r.fall <= 0 {
-		r.fall = 3
-	}
-	return r
 }
 
 // Name returns the name of the check.
@@ -120,53 +90,8 @@ func (r *Runner) Name() string { return r.check.Name }
 // recorded probe (not for a probe cut short by a stop), once the state has
 // been updated and before a transition is published. f must be cheap and
 // must not block: while it runs the check is not probed. Call OnResult
-// before Run (or before a Manager schedules the runner).
+// before the runner is scheduled.
 func (r *Runner) OnResult(f func(Result)) { r.observe = f }
-
-// Run probes until ctx is done and returns then, once the probe in flight
-// (if any) has returned; its result is discarded. A Watcher's Watch runs
-// alongside and has returned too, and a checker that is an io.Closer has
-// been closed. Call Run once. (A Manager does not call Run: its scheduler
-// drives all its runners from one goroutine, with the same timing.)
-func (r *Runner) Run(ctx context.Context) {
-	defer r.closeChecker()
-	var woken chan struct{} // nil (never ready) without a Watcher
-	if w, ok := r.checker.(Watcher); ok {
-		woken = make(chan struct{}, 1)
-		wctx, cancel := context.WithCancel(ctx)
-		watching := make(chan struct{})
-		go func() {
-			defer close(watching)
-			w.Watch(wctx, func() {
-				select {
-				case woken <- struct{}{}:
-				default:
-				}
-			})
-		}()
-		defer func() { cancel(); <-watching }()
-	}
-	due := r.firstDue(time.Now())
-	timer := time.NewTimer(time.Until(due))
-	defer timer.Stop()
-	for first := true; ; first = false {
-		if !first {
-			if !r.probeOnce(ctx) {
-				return
-			}
-			now := time.Now()
-			due = r.nextDue(due, now)
-			timer.Reset(due.Sub(now))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-woken:
-			due = time.Now() // the schedule continues from the woken probe
-		}
-	}
-}
 
 // closeChecker closes the checker if it is an io.Closer. It is called once
 // the runner has stopped, with no probe in flight.
@@ -181,17 +106,16 @@ func (r *Runner) closeChecker() {
 // firstDue returns when the first probe is due: after a random jitter in
 // [0, min(Interval, 1s)) from now.
 func (r *Runner) firstDue(now time.Time) time.Time {
-	return now.Add(rand.N(min(r.interval, time.Second)))
+	return now.Add(rand.N(min(r.check.Interval, time.Second)))
 }
 
 // nextDue returns when the probe after the one due at due is, the probe
-// having ended at now: one period later, skipping periods that have passed.
-// Only the goroutine that runs the probes may call it.
+// having ended at now: one period (FastInterval while a state change is in
+// doubt, else Interval) after due, skipping periods that have passed.
 func (r *Runner) nextDue(due, now time.Time) time.Time {
-	period := r.interval
-	if r.pending {
-		period = r.fast
-	}
+	r.mu.Lock()
+	period := r.hyst.period()
+	r.mu.Unlock()
 	due = due.Add(period)
 	if !due.After(now) {
 		skipped := now.Sub(due)/period + 1
@@ -219,7 +143,7 @@ func (r *Runner) probeOnce(ctx context.Context) bool {
 // a pass that came too late is not a pass.
 func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 	res.Time = time.Now()
-	pctx, cancel := context.WithTimeout(ctx, r.timeout)
+	pctx, cancel := context.WithTimeout(ctx, r.check.Timeout)
 	defer cancel()
 	out, err := r.call(pctx)
 	end := time.Now()
@@ -234,7 +158,7 @@ func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 	// Checkers that put the deadline on a socket (net.Dialer) can fail with
 	// their own "i/o timeout" just before pctx itself reports it.
 	case !end.Before(deadline) || (err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded)):
-		res.Err = "timeout after " + r.timeout.String()
+		res.Err = "timeout after " + r.check.Timeout.String()
 		res.Kind = KindTimeout
 	case err != nil:
 		res.Err = err.Error()
@@ -278,29 +202,17 @@ func (r *Runner) record(res Result) {
 	r.next = (r.next + 1) % historySize
 	r.count = min(r.count+1, historySize)
 
-	from := r.status
-	to := from
+	from := r.hyst.status
+	to, changed := r.hyst.observe(res.Passed(), res.Definite)
 	if res.Passed() {
 		r.total[0]++
-		r.passes++
-		r.fails = 0
-		if r.passes >= r.rise {
-			to = StatusUp
-		}
 	} else {
 		r.total[1]++
-		r.fails++
-		r.passes = 0
 		r.lastErr = res.Err
-		if r.fails >= r.fall || res.Definite {
-			to = StatusDown
-		}
 	}
-	if to != from {
-		r.status = to
+	if changed {
 		r.since = res.Time.Add(res.Latency)
 	}
-	r.pending = (to == StatusUp && r.fails > 0) || (to != StatusUp && r.passes > 0)
 	lastErr := r.lastErr
 	r.mu.Unlock()
 
@@ -308,7 +220,7 @@ func (r *Runner) record(res Result) {
 		r.observe(res)
 	}
 
-	if to == from {
+	if !changed {
 		if res.Passed() {
 			r.logger.Debug("health probe passed", "check", r.check.Name,
 				"latency", res.Latency)
@@ -326,7 +238,7 @@ func (r *Runner) record(res Result) {
 			"from", from.String(), "to", to.String(), "err", lastErr)
 	}
 	if r.publish != nil {
-		r.publish(Event{Check: r.check.Name, Status: to, Last: res})
+		r.publish(Event{Check: r.check.Name, From: from, Status: to, Last: res})
 	}
 }
 
@@ -334,7 +246,7 @@ func (r *Runner) record(res Result) {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	return r.hyst.status
 }
 
 // State returns a snapshot of the check's state.
@@ -348,10 +260,10 @@ func (r *Runner) State() CheckState {
 	return CheckState{
 		Name:                r.check.Name,
 		Type:                r.check.Type,
-		Status:              r.status,
+		Status:              r.hyst.status,
 		Since:               r.since,
-		ConsecutivePasses:   r.passes,
-		ConsecutiveFailures: r.fails,
+		ConsecutivePasses:   r.hyst.passes,
+		ConsecutiveFailures: r.hyst.fails,
 		TotalPasses:         r.total[0],
 		TotalFailures:       r.total[1],
 		History:             hist,

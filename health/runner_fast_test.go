@@ -10,95 +10,77 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/anycastd/anycastd/config"
 	"github.com/google/go-cmp/cmp"
 )
 
-// probeLog records, for every probe, when it was recorded and whether a
-// state change was pending after it.
-type probeLog struct {
-	mu      sync.Mutex
-	times   []time.Time
-	pending []bool
-}
-
-func (l *probeLog) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.times)
-}
-
+// The period is fast_interval while a state change is in doubt and
+// interval otherwise, counted from when the previous probe was due.
 func TestRunnerFastInterval(t *testing.T) {
-	const interval, fast = 500 * time.Millisecond, 10 * time.Millisecond
-	var failing atomic.Bool
-	var probes probeLog
-	c := testCheck(interval, 5*time.Millisecond, 3, 3)
-	c.FastInterval = fast
-	var r *Runner
-	r = NewRunner(c, CheckerFunc(func(context.Context) error {
-		if failing.Load() {
-			return errProbe
+	synctest.Test(t, func(t *testing.T) {
+		const slow, fast = 500 * time.Millisecond, 10 * time.Millisecond
+		var failing atomic.Bool
+		c := testCheck(slow, 5*time.Millisecond, 3, 3)
+		c.FastInterval = fast
+		r := NewRunner(c, CheckerFunc(func(context.Context) error {
+			if failing.Load() {
+				return errProbe
+			}
+			return nil
+		}), nil, nil)
+		var mu sync.Mutex
+		var times []time.Time // of the probes, in order
+		var statuses []Status // after each probe
+		r.OnResult(func(res Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			times = append(times, res.Time)
+			statuses = append(statuses, r.Status())
+		})
+		start := time.Now()
+		startRunner(t, r)
+		time.Sleep(slow) // past the jitter
+		synctest.Wait()
+		mu.Lock()
+		first := times[0]
+		mu.Unlock()
+		if j := first.Sub(start); j < 0 || j >= slow {
+			t.Errorf("first probe %v after the start, want a jitter in [0, %v)", j, slow)
 		}
-		return nil
-	}), nil, nil)
-	r.OnResult(func(Result) {
-		// The probing goroutine, which owns r.pending.
-		probes.mu.Lock()
-		defer probes.mu.Unlock()
-		probes.times = append(probes.times, time.Now())
-		probes.pending = append(probes.pending, r.pending)
+		// Passing for 1.7s after the first probe, then failing for 2s.
+		time.Sleep(time.Until(first.Add(1700 * time.Millisecond)))
+		synctest.Wait()
+		failing.Store(true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		var gaps []time.Duration
+		for i := 1; i < len(times); i++ {
+			gaps = append(gaps, times[i].Sub(times[i-1]))
+		}
+		up, down, unknown := StatusUp, StatusDown, StatusUnknown
+		wantStatuses := []Status{
+			unknown, unknown, up, up, up, up, // passing: at 0, 10, 20, 520, 1020, 1520ms
+			up, up, down, down, down, down, // failing: at 2020, 2030, 2040, 2540, 3040, 3540ms
+		}
+		wantGaps := []time.Duration{
+			fast, fast, // rising from unknown
+			slow, slow, slow, slow, // up: the first failure comes at a slow probe
+			fast, fast, // falling from up
+			slow, slow, slow, // down
+		}
+		if diff := cmp.Diff(wantStatuses, statuses); diff != "" {
+			t.Errorf("statuses after each probe (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantGaps, gaps); diff != "" {
+			t.Errorf("time between probes (-want +got):\n%s", diff)
+		}
 	})
-	stop := startRunner(t, r)
-
-	// Rise from unknown at the fast interval, then one slow period when up.
-	waitFor(t, 5*time.Second, func() bool { return r.Status() == StatusUp })
-	n := probes.len()
-	waitFor(t, 5*time.Second, func() bool { return probes.len() >= n+2 })
-	// Fall at the fast interval, then one slow period when down.
-	failing.Store(true)
-	waitFor(t, 5*time.Second, func() bool { return r.Status() == StatusDown })
-	n = probes.len()
-	waitFor(t, 5*time.Second, func() bool { return probes.len() >= n+2 })
-	stop()
-
-	probes.mu.Lock()
-	defer probes.mu.Unlock()
-	var fastGaps, slowGaps int
-	for i := 1; i < len(probes.times); i++ {
-		gap := probes.times[i].Sub(probes.times[i-1])
-		if probes.pending[i-1] {
-			fastGaps++
-			if gap >= interval/2 {
-				t.Errorf("probe %d came %v after the previous one although a change was pending", i, gap)
-			}
-		} else {
-			slowGaps++
-			if gap < interval/2 {
-				t.Errorf("probe %d came %v after the previous one although nothing was pending", i, gap)
-			}
-		}
-	}
-	// 2 while rising (3 passes), 2 while falling (3 failures), at least 2 slow.
-	if fastGaps < 4 || slowGaps < 2 {
-		t.Errorf("%d fast and %d slow gaps, want at least 4 and 2: pending %v", fastGaps, slowGaps, probes.pending)
-	}
-}
-
-func TestRunnerFastIntervalDefaults(t *testing.T) {
-	c := testCheck(time.Second, 0, 0, 0)
-	if r := NewRunner(c, nil, nil, nil); r.fast != time.Second || r.timeout != 500*time.Millisecond {
-		t.Errorf("fast %v, timeout %v; want 1s, 500ms", r.fast, r.timeout)
-	}
-	c.FastInterval = 100 * time.Millisecond
-	if r := NewRunner(c, nil, nil, nil); r.fast != 100*time.Millisecond || r.timeout != 50*time.Millisecond {
-		t.Errorf("fast %v, timeout %v; want 100ms, 50ms", r.fast, r.timeout)
-	}
-	c.FastInterval = 2 * time.Second
-	if r := NewRunner(c, nil, nil, nil); r.fast != time.Second {
-		t.Errorf("fast %v above the interval, want it cut to 1s", r.fast)
-	}
 }
 
 func TestRunnerOutcomes(t *testing.T) {
@@ -116,26 +98,20 @@ func TestRunnerOutcomes(t *testing.T) {
 		{"panic", func(context.Context) error { panic("boom") }, KindError, "checker panicked: boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var results []Result
-			var mu sync.Mutex
-			r := NewRunner(testCheck(10*time.Millisecond, 5*time.Millisecond, 1, 1), tc.checker, nil, nil)
-			r.OnResult(func(res Result) {
-				mu.Lock()
-				defer mu.Unlock()
-				results = append(results, res)
+			synctest.Test(t, func(t *testing.T) {
+				results := make(chan Result, 1000)
+				r := NewRunner(testCheck(10*time.Millisecond, 5*time.Millisecond, 1, 1), tc.checker, nil, nil)
+				r.OnResult(func(res Result) { results <- res })
+				stop := startRunner(t, r)
+				res := <-results
+				stop()
+				if res.Kind != tc.kind || res.Outcome() != tc.kind.String() || res.Err != tc.err || res.Passed() != (tc.kind == KindPass) {
+					t.Errorf("result %+v: outcome %q, want %q with %q", res, res.Outcome(), tc.kind, tc.err)
+				}
+				if h := r.State().History; len(h) != 1+len(results) || h[0] != res {
+					t.Errorf("history %+v, first observed %+v", h, res)
+				}
 			})
-			stop := startRunner(t, r)
-			waitFor(t, 5*time.Second, func() bool { return r.probes() >= 1 })
-			stop()
-			mu.Lock()
-			defer mu.Unlock()
-			res := results[0]
-			if res.Kind != tc.kind || res.Outcome() != tc.kind.String() || res.Err != tc.err || res.Passed() != (tc.kind == KindPass) {
-				t.Errorf("result %+v: outcome %q, want %q with %q", res, res.Outcome(), tc.kind, tc.err)
-			}
-			if h := r.State().History; len(h) != len(results) || h[0] != res {
-				t.Errorf("history %+v, observed %+v", h, results)
-			}
 		})
 	}
 	// Results made elsewhere (no Kind) still have an outcome.
@@ -163,12 +139,17 @@ func TestManagerOnResult(t *testing.T) {
 		defer mu.Unlock()
 		seen[key{check, typ, r.Kind}]++
 	})
+	// A timeout far above the interval (config.Load would refuse it) so
+	// that no probe of "tcp" times out on a slow machine.
+	const every, timeout = 10 * time.Millisecond, 5 * time.Second
 	checks := []config.Check{
 		// Guards no VIP: runs all the same.
-		{Name: "tcp", Type: config.CheckTCP, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1,
+		{Name: "tcp", Type: config.CheckTCP, Interval: every, FastInterval: every, Timeout: timeout, Rise: 1, Fall: 1,
 			TCP: &config.TCPCheck{Address: ln.Addr().String()}},
-		{Name: "bad", Type: config.CheckTCP, Interval: 10 * time.Millisecond, Rise: 1, Fall: 1,
-			TCP: &config.TCPCheck{Address: "no-port"}},
+		// Its checker cannot be built: the ca_file is missing.
+		{Name: "bad", Type: config.CheckTCP, Interval: every, FastInterval: every, Timeout: timeout, Rise: 1, Fall: 1,
+			TCP: &config.TCPCheck{Address: ln.Addr().String(),
+				TLS: &config.TLSClient{CAFile: filepath.Join(t.TempDir(), "ca.pem")}}},
 	}
 	if err := m.Start(context.Background(), checks); err != nil {
 		t.Fatal(err)
@@ -203,8 +184,9 @@ func TestManagerRetriesChecker(t *testing.T) {
 	addr := bannerServer(t, tls.NewListener(listen(t), pki.serverConfig(false)), smtpish)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	m := NewManager(nil, nil)
+	// A timeout far above the interval: no timeout on a slow machine.
 	err := m.Start(context.Background(), []config.Check{{Name: "tls", Type: config.CheckTCP,
-		Interval: 10 * time.Millisecond, Rise: 1, Fall: 1,
+		Interval: 10 * time.Millisecond, FastInterval: 10 * time.Millisecond, Timeout: 5 * time.Second, Rise: 1, Fall: 1,
 		TCP: &config.TCPCheck{Address: addr, TLS: &config.TLSClient{CAFile: caFile}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func BenchmarkManager10kTCP(b *testing.B) {
 	for i := range checks {
 		checks[i] = config.Check{
 			Name: fmt.Sprintf("c%05d", i), Type: config.CheckTCP,
-			Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 3,
+			Interval: time.Second, FastInterval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 3,
 			TCP: &config.TCPCheck{Address: addrs[i%len(addrs)]},
 		}
 	}

@@ -7,12 +7,18 @@ import (
 	"time"
 )
 
-// scheduler drives many Runners with the timing of Runner.Run, but from one
-// goroutine and one timer: a heap of due times. Due probes go to idle
-// workers, or to a new one when none is idle; a worker exits after
-// workerIdle without work. An idle check costs no goroutine and no timer,
-// and the workers' stacks stay grown between probes, so 10,000 checks cost
-// little more than their probes.
+// scheduler drives many Runners from one goroutine and one timer: a heap of
+// due times. Due probes go to idle workers, or to a new one when none is
+// idle; a worker exits after workerIdle without work. An idle check costs no
+// goroutine and no timer, and the workers' stacks stay grown between probes,
+// so 10,000 checks cost little more than their probes.
+//
+// Timing, per runner: the first probe is due after a random jitter in
+// [0, min(Interval, 1s)) (Runner.firstDue); each later one is due one period
+// after the previous one was due, so lateness does not accumulate; the
+// period is FastInterval while a state change is in doubt, else Interval
+// (Runner.nextDue, hysteresis.period). Periods that pass while a probe is
+// still running are skipped.
 //
 // Each runner's entry is in exactly one place: in the heap (waiting for its
 // due time), probing (its goroutine owns it), or finished. So at most one
@@ -20,7 +26,8 @@ import (
 //
 // A runner whose checker is a Watcher also has a goroutine running Watch.
 // Its wake makes the entry due now if it is waiting in the heap, or, if it
-// is probing, marks it to be probed again as soon as the probe returns.
+// is probing, marks it to be probed again as soon as the probe returns; the
+// schedule then continues from that probe.
 type scheduler struct {
 	mu    sync.Mutex
 	queue dueQueue

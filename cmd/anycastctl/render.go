@@ -54,13 +54,6 @@ func checkStatus(s pb.CheckStatus) string { return enumName(s, "CHECK_STATUS_") 
 func peerState(s pb.PeerState) string     { return enumName(s, "PEER_STATE_") }
 func outcome(o pb.Outcome) string         { return enumName(o, "OUTCOME_") }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
 func ago(now time.Time, ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return ""

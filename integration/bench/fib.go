@@ -218,13 +218,6 @@ func (f *FIB) Count() int {
 	return len(f.present)
 }
 
-// Has reports whether p is present.
-func (f *FIB) Has(p netip.Prefix) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.present[p]
-}
-
 // Wait returns the first event from mark on that satisfies match, waiting
 // for it until ctx is done.
 func (f *FIB) Wait(ctx context.Context, mark int, match func(FIBEvent) bool) (FIBEvent, error) {

@@ -30,14 +30,6 @@ func (s Sample) Max() time.Duration {
 	return slices.Max(s)
 }
 
-// Min returns the smallest value.
-func (s Sample) Min() time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	return slices.Min(s)
-}
-
 // row formats "p50 p99 max" for a table.
 func (s Sample) row() string {
 	if len(s) == 0 {

@@ -77,11 +77,8 @@ func (v *Vty) Close() error { return v.conn.Close() }
 // bgpSummary is the part of `show bgp <afi> unicast summary json` used here.
 type bgpSummary struct {
 	Peers map[string]struct {
-		State   string `json:"state"`
-		PfxRcd  int    `json:"pfxRcd"`
-		PfxSnt  int    `json:"pfxSnt"`
-		Uptime  int64  `json:"peerUptimeMsec"`
-		MsgRcvd int    `json:"msgRcvd"`
+		State  string `json:"state"`
+		PfxRcd int    `json:"pfxRcd"`
 	} `json:"peers"`
 }
 

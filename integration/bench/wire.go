@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,9 +30,8 @@ type Wire struct {
 	fd int
 
 	mu     sync.Mutex
-	cond   *sync.Cond
 	events []WireEvent
-	err    error
+	err    error // why the capture stopped early
 	closed bool
 	done   chan struct{}
 }
@@ -60,7 +58,6 @@ func WatchWire(ns, ifname string) (*Wire, error) {
 		return nil, fmt.Errorf("packet socket on %s in %s: %w", ifname, ns, err)
 	}
 	w := &Wire{fd: fd, done: make(chan struct{})}
-	w.cond = sync.NewCond(&w.mu)
 	tv := unix.Timeval{Usec: 100_000}
 	if err := errors.Join(
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1),
@@ -96,7 +93,6 @@ func (w *Wire) read() {
 			}
 			w.mu.Lock()
 			w.err = err
-			w.cond.Broadcast()
 			w.mu.Unlock()
 			return
 		}
@@ -119,7 +115,6 @@ func (w *Wire) read() {
 		}
 		w.mu.Lock()
 		w.events = append(w.events, evs...)
-		w.cond.Broadcast()
 		w.mu.Unlock()
 	}
 }
@@ -230,40 +225,15 @@ func (w *Wire) Mark() int {
 	return len(w.events)
 }
 
-// Since returns the events from mark on.
-func (w *Wire) Since(mark int) []WireEvent {
+// Since returns the events from mark on, and the error that stopped the
+// capture, if it stopped.
+func (w *Wire) Since(mark int) ([]WireEvent, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if mark > len(w.events) {
-		return nil
+		return nil, w.err
 	}
-	return append([]WireEvent(nil), w.events[mark:]...)
-}
-
-// Wait returns the first event from mark on that satisfies match.
-func (w *Wire) Wait(ctx context.Context, mark int, match func(WireEvent) bool) (WireEvent, error) {
-	stop := context.AfterFunc(ctx, func() {
-		w.mu.Lock()
-		w.cond.Broadcast()
-		w.mu.Unlock()
-	})
-	defer stop()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := mark; ; {
-		for ; i < len(w.events); i++ {
-			if match(w.events[i]) {
-				return w.events[i], nil
-			}
-		}
-		if w.err != nil {
-			return WireEvent{}, w.err
-		}
-		if err := ctx.Err(); err != nil {
-			return WireEvent{}, err
-		}
-		w.cond.Wait()
-	}
+	return append([]WireEvent(nil), w.events[mark:]...), w.err
 }
 
 // Close stops the capture.

@@ -111,7 +111,8 @@ func (s *setup) withdrawOnce(ctx context.Context, wire *Wire, res *WithdrawResul
 	// One withdrawal per session, on the link and in bgpd's log.
 	var wires []time.Time
 	from := map[netip.Addr]bool{}
-	for _, e := range wire.Since(wm) {
+	captured, captureErr := wire.Since(wm)
+	for _, e := range captured {
 		if slices.Contains(e.Withdrawn, webVIP) && !from[e.From] {
 			from[e.From] = true
 			wires = append(wires, e.Time)
@@ -124,7 +125,11 @@ func (s *setup) withdrawOnce(ctx context.Context, wire *Wire, res *WithdrawResul
 		}
 	}
 	if len(wires) != s.peers || len(parsed) != s.peers {
-		return fmt.Errorf("saw %d withdrawals on the link and %d in bgpd's log, want %d each", len(wires), len(parsed), s.peers)
+		err := fmt.Errorf("saw %d withdrawals on the link and %d in bgpd's log, want %d each", len(wires), len(parsed), s.peers)
+		if captureErr != nil {
+			err = fmt.Errorf("%w (the capture on the link stopped: %w)", err, captureErr)
+		}
+		return err
 	}
 	t0 := check.Time
 	res.Logged = append(res.Logged, logged.Time.Sub(t0))

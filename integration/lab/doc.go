@@ -41,7 +41,7 @@
 //
 // Helpers for tests and the demo: Exec, Vtysh, VtyshJSON, Birdc, HTTPGet
 // (from a node's namespace, in process), Log, Dump (every router's view and
-// the anycastd logs), StartNode/StopNode/KillNode (a node's software),
+// the anycastd logs), StartNode/KillNode (a node's software),
 // StartProcess/KillProcess/SignalProcess (one daemon or service, e.g. bgpd
 // or siteweb), and WaitFor for polling.
 package lab

@@ -276,12 +276,6 @@ func (l *Lab) StartNode(node string) error {
 	return nil
 }
 
-// StopNode stops the node's software gracefully (SIGTERM, in reverse start
-// order) and waits for it to exit. Services from exec lines keep running.
-func (l *Lab) StopNode(node string) error {
-	return l.KillNode(node, syscall.SIGTERM)
-}
-
 // KillNode sends sig to the node's software (in reverse start order); for
 // SIGKILL, SIGTERM and SIGINT it waits until the processes have exited.
 func (l *Lab) KillNode(node string, sig syscall.Signal) error {
