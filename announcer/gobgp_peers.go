@@ -21,8 +21,9 @@ import (
 // (through the log handler), the API's reads and Stop all use it.
 type sessionState struct {
 	mu       sync.Mutex
+	state    map[netip.Addr]string // each session's last state event (RFC 4271 §8.2.2, lower case)
+	wasUp    map[netip.Addr]bool   // the session has been established since the speaker started
 	lastDown map[netip.Addr]string // why each session last went down or was refused
-	up       map[netip.Addr]bool   // established now
 	warned   map[netip.Addr]string // the refusal last logged at warn, until the session comes up
 	exceeded map[netip.Addr]uint64 // times closed for exceeding max_received_prefixes
 	restarts map[netip.Addr]*time.Timer
@@ -32,7 +33,8 @@ type sessionState struct {
 func (s *sessionState) init() {
 	if s.lastDown == nil {
 		s.lastDown = make(map[netip.Addr]string)
-		s.up = make(map[netip.Addr]bool)
+		s.state = make(map[netip.Addr]string)
+		s.wasUp = make(map[netip.Addr]bool)
 		s.warned = make(map[netip.Addr]string)
 		s.exceeded = make(map[netip.Addr]uint64)
 		s.restarts = make(map[netip.Addr]*time.Timer)
@@ -64,8 +66,6 @@ func (g *GoBGP) exceededCount(addr netip.Addr) uint64 {
 // the watcher's goroutine and must not block. The watch ends with ctx, then
 // g.watchDone is closed.
 func (g *GoBGP) watchPeers(ctx context.Context) error {
-	last := make(map[netip.Addr]string)
-	wasUp := make(map[netip.Addr]bool)
 	err := g.s.WatchEvent(ctx, server.WatchEventMessageCallbacks{
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, ts time.Time) {
 			if ev == nil || ev.Type != apiutil.PEER_EVENT_STATE {
@@ -77,11 +77,14 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 				addr = ev.Peer.Conf.NeighborAddress
 			}
 			st := PeerStatus{Address: addr, ASN: ps.PeerASN, State: fsmStates[ps.SessionState], Since: ts}
-			prev := last[addr]
+			g.sessions.mu.Lock()
+			g.sessions.init()
+			prev := g.sessions.state[addr]
+			g.sessions.state[addr] = st.State
+			g.sessions.mu.Unlock()
 			if prev == st.State {
 				return
 			}
-			last[addr] = st.State
 			reason := ""
 			if isDownReason(ps.DisconnectReason) {
 				reason = ps.DisconnectMessage
@@ -91,9 +94,9 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 				reason = g.prefixLimitExceeded(addr)
 			}
 			g.sessions.mu.Lock()
-			g.sessions.init()
-			g.sessions.up[addr] = st.Established()
+			wasUp := g.sessions.wasUp[addr]
 			if st.Established() {
+				g.sessions.wasUp[addr] = true
 				delete(g.sessions.warned, addr)
 			}
 			if reason != "" && !st.Established() {
@@ -107,7 +110,6 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			attrs := []any{"peer", addr.String(), "asn", st.ASN, "state", st.State}
 			switch {
 			case st.Established():
-				wasUp[addr] = true
 				g.logger.Info("BGP session established", attrs...)
 				g.sessions.mu.Lock()
 				if !g.sessions.stopped {
@@ -122,7 +124,7 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 				// prefixLimitExceeded logged it.
 			case (prev == "opensent" || prev == "openconfirm") && reason != "":
 				g.refused(addr, reason)
-			case st.State == "active" && (*g.peerCfg.Load())[addr].Password != "" && !wasUp[addr]:
+			case st.State == "active" && (*g.peerCfg.Load())[addr].Password != "" && !wasUp:
 				g.logger.Warn("BGP session not coming up; TCP MD5 is configured: a wrong or missing password on either side looks exactly like this",
 					attrs...)
 			default:
@@ -206,7 +208,7 @@ func (g *GoBGP) notificationSent(peer string, code, subcode uint8) {
 		return
 	}
 	g.sessions.mu.Lock()
-	up := g.sessions.up[addr]
+	up := g.sessions.state[addr] == "established"
 	g.sessions.mu.Unlock()
 	if up || code == bgp.BGP_ERROR_CEASE {
 		return // Cease: GoBGP's own stop or reconfiguration
