@@ -57,11 +57,18 @@ func testConfig(r *bgptest.Router) *config.Config {
 func startAnnouncer(t *testing.T, cfg *config.Config) (*Announcer, func()) {
 	t.Helper()
 	a := New(cfg, NewGoBGP(bgptest.DiscardLogger), bgptest.DiscardLogger, Options{})
+	return a, run(t, a)
+}
+
+// run runs a until the test ends; the returned function (also called at
+// cleanup) stops it and waits for Run to return, failing the test on an
+// error.
+func run(t *testing.T, a *Announcer) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- a.Run(ctx) }()
 	stopped := false
-	stop := func() {
+	stop = func() {
 		if stopped {
 			return
 		}
@@ -72,7 +79,7 @@ func startAnnouncer(t *testing.T, cfg *config.Config) (*Announcer, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return a, stop
+	return stop
 }
 
 func TestAnnounceAndWithdrawFollowCheck(t *testing.T) {
@@ -225,10 +232,7 @@ func TestPeerDownReasonIsKept(t *testing.T) {
 	r.AddPeer(t, edgeAddr, 65001)
 	sp := NewGoBGP(bgptest.DiscardLogger)
 	a := New(testConfig(r), sp, bgptest.DiscardLogger, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-errc })
+	run(t, a)
 	bgptest.Eventually(t, wait, func() bool { st, _, _ := r.PeerState(t, edgeAddr); return st == "established" }, "session", nil)
 
 	r.Stop() // the router closes the session with a CEASE notification
@@ -256,15 +260,10 @@ func TestShutdownWithManyVIPsSeesWithdrawalsLeave(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	a := New(cfg, NewGoBGP(logger), logger, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx) }()
+	stop := run(t, a)
 	a.CheckChanged(health.Event{Check: "web", Status: health.StatusUp})
 	bgptest.Eventually(t, wait, func() bool { return len(r.Received(t)) == n }, "VIPs at router", nil)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if strings.Contains(logs.String(), "may not all have left") {
 		t.Errorf("shutdown did not see the withdrawals leave:\n%s", logs.String())
 	}

@@ -155,10 +155,7 @@ func TestStartupDelayHoldsAnnouncements(t *testing.T) {
 	sp := NewGoBGP(bgptest.DiscardLogger)
 	a := New(cfg, sp, bgptest.DiscardLogger, Options{})
 	sp.OnPeerState(a.PeerChanged)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-errc })
+	run(t, a)
 	up(a)
 
 	bgptest.Eventually(t, wait, established(t, r), "session", nil)

@@ -42,21 +42,7 @@ func startFake(t *testing.T, cfg *config.Config) (a *Announcer, log *callLog, sp
 	a = New(cfg, sp, bgptest.DiscardLogger, Options{
 		RetryInterval: 5 * time.Millisecond, FlushTimeout: 10 * time.Millisecond, Addresses: fakeAddresses{log},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	stop = run(t, a)
 	expectCalls(t, log, "start")
 	return a, log, sp, stop
 }
