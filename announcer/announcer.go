@@ -327,7 +327,7 @@ func (l *loop) addressChanged(ev addressEvent) {
 			"vip", v.Name, "prefix", ev.prefix)
 		return
 	}
-	if err := l.opts.Addresses.Add(ev.prefix); err != nil {
+	if err := l.opts.Addresses.Add(ev.prefix, v.Name); err != nil {
 		l.log.Error("VIP address deleted from the interface and could not be restored",
 			"vip", v.Name, "prefix", ev.prefix, "err", err)
 		return
@@ -430,7 +430,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 		_, replacing := l.announced[r.Prefix]
 		// The address is on the interface before the route is announced.
 		if !replacing && l.opts.Addresses != nil {
-			if err := l.opts.Addresses.Add(r.Prefix); err != nil {
+			if err := l.opts.Addresses.Add(r.Prefix, r.VIP); err != nil {
 				l.log.Error("cannot add VIP address; not announcing it, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
 				ok = false
 				continue

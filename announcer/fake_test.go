@@ -155,6 +155,8 @@ type fakeAddresses struct{ log *callLog }
 
 var _ Addresses = fakeAddresses{}
 
-func (f fakeAddresses) Add(p netip.Prefix) error    { return f.log.record("addr add " + p.String()) }
+func (f fakeAddresses) Add(p netip.Prefix, _ string) error {
+	return f.log.record("addr add " + p.String())
+}
 func (f fakeAddresses) Remove(p netip.Prefix) error { return f.log.record("addr remove " + p.String()) }
 func (f fakeAddresses) Close() error                { return f.log.record("addr close") }

@@ -75,9 +75,9 @@ func (p PeerStatus) Established() bool { return p.State == "established" }
 // netlink; without one (interface.manage = false) addresses are the
 // operator's job.
 type Addresses interface {
-	// Add puts prefix's address on the interface; an address already there
-	// is adopted, never removed later.
-	Add(prefix netip.Prefix) error
+	// Add puts prefix's address, of VIP vip, on the interface; an address
+	// already there is adopted, never removed later.
+	Add(prefix netip.Prefix, vip string) error
 	// Remove takes away an address anycastd added; others are left alone.
 	Remove(prefix netip.Prefix) error
 	// Close removes every address anycastd added (and a link it created).

@@ -213,7 +213,6 @@ func (r *Runner) record(res Result) {
 	if changed {
 		r.since = res.Time.Add(res.Latency)
 	}
-	lastErr := r.lastErr
 	r.mu.Unlock()
 
 	if r.observe != nil {
@@ -230,13 +229,16 @@ func (r *Runner) record(res Result) {
 		}
 		return
 	}
-	if res.Definite && to == StatusDown {
-		r.logger.Info("health check changed state", "check", r.check.Name,
-			"from", from.String(), "to", to.String(), "err", lastErr, "definite", true)
-	} else {
-		r.logger.Info("health check changed state", "check", r.check.Name,
-			"from", from.String(), "to", to.String(), "err", lastErr)
+	attrs := []any{"check", r.check.Name, "from", from.String(), "to", to.String()}
+	switch {
+	case to == StatusUp:
+		// Risen: the failure before it is history, not the reason.
+	case res.Definite:
+		attrs = append(attrs, "err", res.Err, "definite", true)
+	default:
+		attrs = append(attrs, "err", res.Err)
 	}
+	r.logger.Info("health check changed state", attrs...)
 	if r.publish != nil {
 		r.publish(Event{Check: r.check.Name, From: from, Status: to, Last: res})
 	}

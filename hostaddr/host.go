@@ -37,7 +37,7 @@ type Host struct {
 	ns    netns.NsHandle
 	ownNS bool // ns was opened by New
 	nl    *netlink.Handle
-	vips  map[netip.Prefix]string // configured VIP host addresses → VIP name
+	vips  map[netip.Prefix]string // VIP host addresses (configured at start or added since) → VIP name
 	// newLink describes the link to create: a dummy link (tests may use
 	// another kind where the kernel has no dummy driver).
 	newLink func(name string) netlink.Link
@@ -238,15 +238,20 @@ func (h *Host) start(st hostState) error {
 
 var errClosed = errors.New("host addresses: closed")
 
-// Add puts prefix's address on the interface (/32, or /128 with nodad). An
-// address already there is adopted and never removed; one anycastd adds is
-// recorded first, and stays anycastd's across restarts.
-func (h *Host) Add(prefix netip.Prefix) error {
+// Add puts prefix's address, of VIP vip, on the interface (/32, or /128 with
+// nodad). An address already there is adopted and never removed; one
+// anycastd adds is recorded first, and stays anycastd's across restarts.
+// From then on the address watch reports it (a VIP added by a reload
+// included), and the logs name vip.
+func (h *Host) Add(prefix netip.Prefix, vip string) error {
 	if !prefix.IsSingleIP() {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.closed {
+		h.vips[prefix] = vip
+	}
 	for attempt := 0; ; attempt++ {
 		if h.closed {
 			return errClosed

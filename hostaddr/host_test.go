@@ -195,7 +195,7 @@ func (h *Host) abandon() {
 func mustAdd(t *testing.T, h *Host, ps ...netip.Prefix) {
 	t.Helper()
 	for _, p := range ps {
-		if err := h.Add(p); err != nil {
+		if err := h.Add(p, "test"); err != nil {
 			t.Fatalf("Add(%s): %v", p, err)
 		}
 	}
@@ -225,7 +225,7 @@ func TestHostLoopback(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, journalName)); !os.IsNotExist(err) {
 		t.Errorf("state file left after a clean Close: %v", err)
 	}
-	if err := h.Add(p4); err == nil {
+	if err := h.Add(p4, "test"); err == nil {
 		t.Errorf("Add after Close succeeded")
 	}
 }
@@ -330,7 +330,7 @@ func watch(t *testing.T, h *Host, restore ...netip.Prefix) <-chan report {
 	ch := make(chan report, 16)
 	stop, err := h.Watch(func(p netip.Prefix, present bool) {
 		if !present && containsPrefix(restore, p) {
-			if err := h.Add(p); err != nil {
+			if err := h.Add(p, "test"); err != nil {
 				t.Errorf("restoring %s: %v", p, err)
 			}
 		}
@@ -392,6 +392,25 @@ func TestHostWatchReportsDeletion(t *testing.T) {
 	case r := <-reports:
 		t.Errorf("reported %v after Close", r)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// A VIP a reload added (not in the configuration the Host started with):
+// its address is watched like the others, and the logs name its VIP.
+func TestHostWatchesVIPAddedLater(t *testing.T) {
+	n := newTestNS(t)
+	h, logs := newHost(t, n, hostConfig("lo", t.TempDir(), p4))
+	reports := watch(t, h)
+	if err := h.Add(p6, "api"); err != nil {
+		t.Fatal(err)
+	}
+	n.ip(t, "addr", "del", p6.String(), "dev", "lo")
+	wantReport(t, reports, report{p6, false})
+	for _, want := range []string{`msg="added VIP address" interface=lo vip=api prefix=` + p6.String(),
+		`vip=api prefix=` + p6.String()} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
 	}
 }
 
