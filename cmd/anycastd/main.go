@@ -50,6 +50,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "anycastd: unexpected arguments: %v\n", fs.Args())
 		return 2
 	}
+	if *diffWith != "" && !*checkConfig {
+		// Never start the daemon on a command line meant to compare files.
+		fmt.Fprintln(stderr, "anycastd: -diff works only with -check-config")
+		return 2
+	}
 
 	cfg, err := config.Load(*configPath)
 	if err != nil {

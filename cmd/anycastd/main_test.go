@@ -252,6 +252,13 @@ func TestCheckConfig(t *testing.T) {
 	if !strings.Contains(string(out), `unknown key "bgp.bogus" (line 4)`) {
 		t.Errorf("error does not name the key and line:\n%s", out)
 	}
+
+	// -diff without -check-config is a usage error: the daemon must not
+	// start on a command line meant to compare two files.
+	out, err = exec.Command(binary, "-diff", "../../examples/anycastd.toml", "-config", "../../examples/anycastd.toml").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "-diff works only with -check-config") {
+		t.Errorf("-diff without -check-config exited %d, want 2 with a usage error:\n%s", code, out)
+	}
 }
 
 func exitCode(err error) int {
