@@ -53,6 +53,9 @@ type Announcer struct {
 	done     chan struct{} // closed when Run returns
 	once     sync.Once
 
+	// keepRoutes: the loop's end is a planned restart (StopForRestart).
+	keepRoutes atomic.Bool
+
 	snapMu  sync.Mutex
 	snap    atomic.Pointer[Snapshot]
 	changed chan struct{} // closed and replaced when snap changes; under snapMu
@@ -187,6 +190,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		held:      make(map[string]time.Time),
 	}
 	l.setConfig(a.cfg)
+	l.holdSessions(time.Now())
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	maint := time.NewTicker(time.Second) // polls maintenance files
@@ -206,7 +210,11 @@ func (a *Announcer) Run(ctx context.Context) error {
 		applied = applied[:0]
 		select {
 		case <-ctx.Done():
-			l.shutdown()
+			if a.keepRoutes.Load() {
+				l.stopForRestart()
+			} else {
+				l.shutdown()
+			}
 			return nil
 		case ev := <-a.events:
 			l.checkChanged(ev)
@@ -255,6 +263,10 @@ type loop struct {
 	flaps        map[string][]time.Time           // recent check-driven transitions per VIP
 	held         map[string]time.Time             // flapping VIPs held until then
 	firstUp      time.Time                        // when the first BGP session came up
+	// gate holds the sessions until every VIP has a first decision, at the
+	// latest until releaseBy (graceful restart, restart.go); nil: released.
+	gate      sessionGate
+	releaseBy time.Time
 }
 
 // checkChanged records a check transition. A check the configuration in
@@ -456,7 +468,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 			next = retry
 		}
 	}
-	return next
+	return l.maybeRelease(ctx, d.VIPs, ok, now, next)
 }
 
 // fromState is the state a VIP left in this reconcile, or its current one.

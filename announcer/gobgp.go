@@ -29,6 +29,13 @@ type GoBGP struct {
 
 	mu    sync.Mutex
 	paths map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
+	// prepends holds each announced prefix's Route.Prepend (none: left
+	// out): its membership of the export policy's prepend sets
+	// (gobgp_policy.go). Written by the loop's goroutine.
+	prepends map[netip.Prefix]int
+	// policies are the installed export policy generations' plans, by
+	// generation (installPolicies). Owned by the loop's goroutine.
+	policies map[int]policyPlan
 	// lastChange is when the last Announce or Withdraw returned (see resync).
 	lastChange time.Time
 
@@ -44,6 +51,12 @@ type GoBGP struct {
 	gen         int
 	lastGen     int
 	sessionsFor map[string]*api.Peer
+	// holding: graceful restart, and the loop has not released the
+	// sessions yet; peers are added administratively down, restarting
+	// (gobgp_restart.go). Owned by the loop's goroutine.
+	holding bool
+	// restartStop: StopForRestart is closing the sessions (for the log).
+	restartStop atomic.Bool
 
 	sessions sessionState   // what the session events told (gobgp_peers.go)
 	resyncs  sync.WaitGroup // resync goroutines, ended by Stop
@@ -102,37 +115,12 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("watching BGP sessions: %w", err)
 	}
 
+	// With graceful restart the sessions stay down until the loop knows
+	// every VIP's first decision (ReleaseSessions, gobgp_restart.go).
+	g.holding = cfg.BGP.GracefulRestart
 	for _, p := range cfg.BGP.Peers {
 		if err := g.addPeer(ctx, p.Address.String(), peerConfig(cfg, p)); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// installPolicies installs generation gen of the policies for cfg and
-// assigns them. Policies of other generations are left to the caller.
-func (g *GoBGP) installPolicies(ctx context.Context, cfg *config.Config, gen int, withImport bool) error {
-	plan := buildPolicies(cfg, gen)
-	for _, s := range plan.sets {
-		if err := g.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: s}); err != nil {
-			return fmt.Errorf("adding defined set %s: %w", s.Name, err)
-		}
-	}
-	policies := []*api.Policy{plan.export}
-	assigned := plan.assigned[1:]
-	if withImport {
-		policies = append(policies, plan.import_)
-		assigned = plan.assigned
-	}
-	for _, p := range policies {
-		if err := g.s.AddPolicy(ctx, &api.AddPolicyRequest{Policy: p, ReferExistingStatements: false}); err != nil {
-			return fmt.Errorf("adding policy %s: %w", p.Name, err)
-		}
-	}
-	for _, a := range assigned {
-		if err := g.s.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
-			return fmt.Errorf("assigning policy %s: %w", a.Policies[0].Name, err)
 		}
 	}
 	return nil
@@ -168,7 +156,7 @@ func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
 			PassiveMode: p.Passive,
 			RemotePort:  uint32(p.Port),
 		},
-		GracefulRestart: &api.GracefulRestart{Enabled: cfg.BGP.GracefulRestart},
+		GracefulRestart: gracefulRestart(cfg),
 	}
 	if p.LocalAddress.IsValid() {
 		peer.Transport.LocalAddress = p.LocalAddress.String()
@@ -176,9 +164,16 @@ func peerConfig(cfg *config.Config, p config.Peer) *api.Peer {
 	if p.MultihopTTL > 0 {
 		peer.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.MultihopTTL)}
 	}
+	if p.TTLSecurityHops > 0 {
+		// GoBGP v4.8.0 then sends with TTL/hop limit 255 and sets
+		// IP_MINTTL (IPV6_MINHOPCOUNT) to TtlMin on the socket, outgoing
+		// and accepted alike (RFC 5082 §3).
+		peer.TtlSecurity = &api.TtlSecurity{Enabled: true, TtlMin: 256 - uint32(p.TTLSecurityHops)}
+	}
 	for _, f := range p.Families {
 		fam := apiFamily(f)
-		a := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}
+		a := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true},
+			MpGracefulRestart: mpGracefulRestart(cfg)}
 		if p.MaxReceivedPrefixes > 0 {
 			// GoBGP counts the peer's Adj-RIB-In after each UPDATE; above the
 			// limit it sends CEASE/Maximum Number of Prefixes Reached and
@@ -198,11 +193,16 @@ func apiFamily(f config.Family) *api.Family {
 }
 
 // Announce implements Speaker. AddPath on a prefix that is already announced
-// replaces the path (one UPDATE, no withdrawal).
+// replaces the path (one UPDATE, no withdrawal). The path carries no
+// prepends: the prefix moves to the prepend set of r.Prepend first, and the
+// export policy prepends towards eBGP peers when it sends the path.
 func (g *GoBGP) Announce(ctx context.Context, r routes.Route) error {
-	path, err := buildPath(r, g.localASN)
+	path, err := buildPath(r)
 	if err != nil {
 		return fmt.Errorf("building path for %s: %w", r.Prefix, err)
+	}
+	if err := g.setPrepend(ctx, r.Prefix, r.Prepend); err != nil {
+		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
 	}
 	_, err = g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}})
 	g.mu.Lock()
@@ -237,6 +237,11 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
 	g.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("withdrawing %s: %w", prefix, err)
+	}
+	// A withdrawal is not evaluated by the export policy: the prefix
+	// leaves its prepend set only to keep the sets small.
+	if err := g.setPrepend(ctx, prefix, 0); err != nil {
+		g.logger.Warn("removing a withdrawn prefix from its prepend set", "prefix", prefix, "err", err)
 	}
 	return nil
 }

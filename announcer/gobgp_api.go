@@ -169,9 +169,12 @@ func (r *AdvertisedRoute) addAttr(a bgp.PathAttributeInterface) {
 	case *bgp.PathAttributeNextHop:
 		r.NextHop = a.Value.String()
 	case *bgp.PathAttributeMpReachNLRI:
-		r.NextHop = a.Nexthop.String()
+		// Without the zone: on a link-local session GoBGP's Adj-RIB-Out
+		// holds the session's local address with its zone ("fe80::2%eth0");
+		// the wire carries the 16 bytes alone (RFC 2545 §3).
+		r.NextHop = a.Nexthop.WithZone("").String()
 		if a.LinkLocalNexthop.IsValid() {
-			r.NextHop += "," + a.LinkLocalNexthop.String()
+			r.NextHop += "," + a.LinkLocalNexthop.WithZone("").String()
 		}
 	case *bgp.PathAttributeAsPath:
 		for _, seg := range a.Value {

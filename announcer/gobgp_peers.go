@@ -87,11 +87,15 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			}
 			reason := ""
 			if isDownReason(ps.DisconnectReason) {
-				reason = ps.DisconnectMessage
+				reason = explainReason(prev, ps.DisconnectMessage)
 			}
 			limited := ps.AdminState == api.PeerState_ADMIN_STATE_PFX_CT && !st.Established()
 			if limited {
 				reason = g.prefixLimitExceeded(addr)
+			}
+			problem := "" // up, but some routes unusable (sessions.go)
+			if st.Established() {
+				problem = sessionProblem((*g.peerCfg.Load())[addr], ps.RemoteCap)
 			}
 			g.sessions.mu.Lock()
 			wasUp := g.sessions.wasUp[addr]
@@ -102,6 +106,9 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			if reason != "" && !st.Established() {
 				g.sessions.lastDown[addr] = reason
 			}
+			if problem != "" {
+				g.sessions.lastDown[addr] = problem
+			}
 			st.LastError = g.sessions.lastDown[addr]
 			g.sessions.mu.Unlock()
 			if g.onPeer != nil {
@@ -111,12 +118,19 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			switch {
 			case st.Established():
 				g.logger.Info("BGP session established", attrs...)
+				if problem != "" {
+					g.logger.Error("BGP session cannot carry this node's IPv4 routes: no extended next hop",
+						append(attrs, "reason", problem)...)
+				}
 				g.sessions.mu.Lock()
 				if !g.sessions.stopped {
 					g.resyncs.Add(1)
 					go g.resync(ctx, addr, ts)
 				}
 				g.sessions.mu.Unlock()
+			case prev == "established" && g.restartStop.Load():
+				g.logger.Info("BGP session closed for a planned restart; a router that negotiated graceful restart keeps this node's routes as stale",
+					attrs...)
 			case prev == "established":
 				g.logger.Warn("BGP session lost; the router withdraws this node's routes",
 					append(attrs, "from", prev, "reason", reason)...)
@@ -218,9 +232,7 @@ func (g *GoBGP) notificationSent(peer string, code, subcode uint8) {
 		// RFC 6608 §4: a message other than OPEN in OpenSent. A router
 		// that refuses this node's OPEN sends a NOTIFICATION, which GoBGP
 		// answers so and does not decode.
-		reason = "the router refused this node's OPEN: it sent a NOTIFICATION instead of its own OPEN " +
-			"(GoBGP does not report the NOTIFICATION's code; the router's log has it: check AS numbers, " +
-			"router ID, address families and capabilities on both sides)"
+		reason = invalidWhileOpening // sessions.go
 	}
 	g.refused(addr, reason)
 }

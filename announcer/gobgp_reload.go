@@ -19,7 +19,9 @@ var _ Speaker = (*GoBGP)(nil)
 // The export policy is replaced by a new generation (sets, statements,
 // policy), assigned in one step, then the previous generation is deleted;
 // routes already sent are not re-evaluated, so no UPDATE results. A
-// generation whose installation failed is deleted again. Sessions are
+// generation whose installation failed is deleted again. Established
+// sessions whose export view changed (per-peer communities, vip.peers) are
+// sent their routes again (resendChanged). Sessions are
 // touched only where their own settings differ from the installed ones:
 // added, deleted, or (settings changed) deleted and added again.
 func (g *GoBGP) Configure(ctx context.Context, cfg *config.Config) error {
@@ -28,11 +30,23 @@ func (g *GoBGP) Configure(ctx context.Context, cfg *config.Config) error {
 		g.lastGen++
 		gen := g.lastGen
 		if err := g.installPolicies(ctx, cfg, gen, false); err != nil {
-			g.deleteGeneration(ctx, cfg, gen)
+			g.deleteGeneration(ctx, gen)
 			return err
 		}
-		g.deleteGeneration(ctx, g.policyFor, g.gen)
+		g.deleteGeneration(ctx, g.gen)
+		before := g.policyFor
 		g.gen, g.policyFor = gen, cfg
+		// Sessions this call adds or resets start from the new policy.
+		fresh := map[string]bool{}
+		for _, p := range cfg.BGP.Peers {
+			had, ok := g.sessionsFor[p.Address.String()]
+			fresh[p.Address.String()] = !ok || !proto.Equal(had, peerConfig(cfg, p))
+		}
+		if err := g.resendChanged(ctx, before, cfg, fresh); err != nil {
+			// The session then keeps what it was sent until each
+			// route is next replaced or withdrawn.
+			g.logger.Warn("reload: the export policy changed, but a BGP peer could not be sent its routes again", "err", err)
+		}
 	}
 
 	want := make(map[string]*api.Peer, len(cfg.BGP.Peers))
@@ -73,27 +87,9 @@ func (g *GoBGP) Configure(ctx context.Context, cfg *config.Config) error {
 
 // addPeer adds the session with addr and records it as installed.
 func (g *GoBGP) addPeer(ctx context.Context, addr string, p *api.Peer) error {
-	if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
+	if err := g.s.AddPeer(ctx, &api.AddPeerRequest{Peer: g.held(p)}); err != nil {
 		return fmt.Errorf("adding peer %s: %w", addr, err)
 	}
 	g.sessionsFor[addr] = p
 	return nil
-}
-
-// deleteGeneration removes the export policy of generation gen and its sets.
-// Failures are logged only: a leftover unassigned policy does no harm.
-func (g *GoBGP) deleteGeneration(ctx context.Context, cfg *config.Config, gen int) {
-	plan := buildPolicies(cfg, gen)
-	if err := g.s.DeletePolicy(ctx, &api.DeletePolicyRequest{
-		Policy: &api.Policy{Name: plan.export.Name}, PreserveStatements: false, All: true,
-	}); err != nil {
-		g.logger.Warn("reload: deleting an export policy", "policy", plan.export.Name, "err", err)
-	}
-	for _, s := range plan.sets {
-		if err := g.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{
-			DefinedSet: &api.DefinedSet{DefinedType: s.DefinedType, Name: s.Name}, All: true,
-		}); err != nil {
-			g.logger.Warn("reload: deleting a defined set", "set", s.Name, "err", err)
-		}
-	}
 }

@@ -28,9 +28,12 @@ type gobgpHandler struct {
 }
 
 // demoted lists GoBGP warnings that say nothing an operator can act on.
-// "cannot set TTL (255) for TCPListener": GoBGP tries to set IP_TTL on the
-// listener for GTSM peers before the socket is bound; anycastd never
-// configures GTSM (ttl-security), so the failure changes nothing.
+// "cannot set TTL (255) for TCPListener": GoBGP sets IP_TTL 255 on every
+// listener so that GTSM peers (ttl_security_hops) can connect in. GoBGP v3
+// failed there on Go's MPTCP listeners ("operation not supported"); v4.8.0
+// turns MPTCP off on its listeners and the call succeeds on Linux, so the
+// line is not expected. It matters only to incoming sessions of peers with
+// ttl_security_hops (integration TestSessionGTSM, "ipv4 incoming").
 var demoted = map[string]bool{
 	"cannot set TTL (255) for TCPListener": true,
 }

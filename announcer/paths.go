@@ -20,7 +20,13 @@ func familyOf(p netip.Prefix) bgp.Family {
 // buildPath turns a route into a GoBGP path. The next hop is left unspecified
 // (0.0.0.0 or ::): GoBGP fills in the session's local address, and the export
 // policy overrides it where a peer has next_hop_ipv4/next_hop_ipv6 configured.
-func buildPath(r routes.Route, localASN uint32) (*apiutil.Path, error) {
+//
+// The AS path is left empty, whatever r.Prepend: GoBGP adds the local AS
+// towards eBGP peers, and the export policy adds r.Prepend more copies for
+// them (policy.go). A path carrying the local AS would never be sent to an
+// iBGP peer, and neither would its withdrawal. LOCAL_PREF is sent to iBGP
+// peers only: GoBGP removes it towards eBGP peers (RFC 4271 §5.1.5).
+func buildPath(r routes.Route) (*apiutil.Path, error) {
 	nlri, err := bgp.NewIPAddrPrefix(r.Prefix)
 	if err != nil {
 		return nil, err
@@ -39,15 +45,6 @@ func buildPath(r routes.Route, localASN uint32) (*apiutil.Path, error) {
 			return nil, err
 		}
 		attrs = append(attrs, mp)
-	}
-	if r.Prepend > 0 {
-		nums := make([]uint32, r.Prepend)
-		for i := range nums {
-			nums[i] = localASN
-		}
-		attrs = append(attrs, bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{
-			bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, nums),
-		}))
 	}
 	if r.MED != nil {
 		attrs = append(attrs, bgp.NewPathAttributeMultiExitDisc(*r.MED))

@@ -26,7 +26,7 @@ func (a *Announcer) Reload(ctx context.Context, cfg *config.Config) error {
 // it.
 func (l *loop) reload(cfg *config.Config) error {
 	if refused := config.Compare(l.cfg, cfg).Refused(); len(refused) > 0 {
-		return fmt.Errorf("reload refused: %s", refused[0])
+		return fmt.Errorf("%s: %s", refused[0].What, refused[0].Detail)
 	}
 	l.setConfig(cfg)
 	l.converged, l.configureErr = false, nil

@@ -60,6 +60,7 @@ func (l *loop) shutdown() {
 		l.log.Warn("withdrawals may not all have left before the sessions close", "err", err)
 	}
 	cancel()
+	l.flushHeld(ctx) // graceful restart: sessions still held since the start
 	if err := l.speaker.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		l.log.Error("stopping BGP", "err", err)
 	}

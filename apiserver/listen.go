@@ -35,6 +35,7 @@ var controlMethods = map[string]bool{
 	pb.AnycastdService_Undrain_FullMethodName:     true,
 	pb.AnycastdService_Reload_FullMethodName:      true,
 	pb.AnycastdService_ReportCheck_FullMethodName: true,
+	pb.AnycastdService_Restart_FullMethodName:     true,
 }
 
 // errReadOnly is the answer to a control call on a read-only listener.

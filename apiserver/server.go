@@ -51,7 +51,11 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Report sets the result of a push ("ttl") check; nil: not supported.
 	Report func(check string, healthy bool, message string) error
-	Logger *slog.Logger // nil: discard
+	// Restart begins a planned restart (as SIGUSR2 does) and returns the
+	// restart time the routers keep the routes for; an error refuses it
+	// (FAILED_PRECONDITION). nil: Restart answers UNIMPLEMENTED.
+	Restart func() (time.Duration, error)
+	Logger  *slog.Logger // nil: discard
 }
 
 // Server implements pb.AnycastdServiceServer.
@@ -434,6 +438,19 @@ func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadRes
 	}
 	s.o.Logger.Info("configuration reloaded over the API")
 	return &pb.ReloadResponse{}, nil
+}
+
+// Restart implements pb.AnycastdServiceServer.
+func (s *Server) Restart(context.Context, *pb.RestartRequest) (*pb.RestartResponse, error) {
+	if s.o.Restart == nil {
+		return nil, status.Error(codes.Unimplemented, "this anycastd cannot restart over the API; send it SIGUSR2")
+	}
+	rt, err := s.o.Restart()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	s.o.Logger.Info("planned restart requested over the API")
+	return &pb.RestartResponse{RestartTimeSeconds: uint32(rt / time.Second)}, nil
 }
 
 // ReportCheck implements pb.AnycastdServiceServer.

@@ -46,11 +46,12 @@ func TestParseValid(t *testing.T) {
 	}{
 		{"valid-full.toml", &Config{
 			BGP: BGP{
-				ASN:             65001,
-				RouterID:        addr("198.18.1.2"),
-				ListenPort:      1179,
-				ListenAddresses: []netip.Addr{addr("0.0.0.0"), addr("::")},
-				GracefulRestart: true,
+				ASN:                 65001,
+				RouterID:            addr("198.18.1.2"),
+				ListenPort:          1179,
+				ListenAddresses:     []netip.Addr{addr("0.0.0.0"), addr("::")},
+				GracefulRestart:     true,
+				GracefulRestartTime: DefaultGracefulRestartTime,
 				Peers: []Peer{
 					{
 						Address:             addr("198.18.1.1"),
@@ -157,9 +158,10 @@ func TestParseValid(t *testing.T) {
 		}},
 		{"valid-minimal.toml", &Config{
 			BGP: BGP{
-				ASN:        65001,
-				RouterID:   addr("198.18.1.2"),
-				ListenPort: 179,
+				ASN:                 65001,
+				RouterID:            addr("198.18.1.2"),
+				ListenPort:          179,
+				GracefulRestartTime: DefaultGracefulRestartTime,
 				Peers: []Peer{{
 					Address:             addr("198.18.1.1"),
 					Port:                179,
@@ -204,9 +206,10 @@ func TestParseValid(t *testing.T) {
 		}},
 		{"valid-inline.toml", &Config{
 			BGP: BGP{
-				ASN:        4200000000,
-				RouterID:   addr("10.0.0.1"),
-				ListenPort: 0,
+				ASN:                 4200000000,
+				RouterID:            addr("10.0.0.1"),
+				ListenPort:          0,
+				GracefulRestartTime: DefaultGracefulRestartTime,
 				Peers: []Peer{
 					{
 						Address:             addr("fe80::1%eth0"),

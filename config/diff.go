@@ -61,6 +61,8 @@ func Compare(old, new *Config) Diff {
 	restart("bgp.listen_port", old.BGP.ListenPort, new.BGP.ListenPort)
 	restart("bgp.listen_addresses", old.BGP.ListenAddresses, new.BGP.ListenAddresses)
 	restart("bgp.graceful_restart", old.BGP.GracefulRestart, new.BGP.GracefulRestart)
+	// Advertised in the OPEN of every session (RFC 4724 §3).
+	restart("bgp.graceful_restart_time", old.BGP.GracefulRestartTime, new.BGP.GracefulRestartTime)
 	restart("interface", old.Interface, new.Interface)
 	restart("api", old.API, new.API)
 	restart("metrics", old.Metrics, new.Metrics)
@@ -81,7 +83,11 @@ func Compare(old, new *Config) Diff {
 				what = fmt.Sprintf("bgp.peer %q", o.Address.String())
 				add("-", what, "AS %d: this session closes (the router withdraws this node's routes)", o.ASN)
 			default:
-				add("~", what, "%s: only this session is reset", fields(o, n))
+				note := "only this session is reset"
+				if exportOnly(o, n) {
+					note = "routes are sent to this peer again with them (no session reset)"
+				}
+				add("~", what, "%s: %s", fields(o, n), note)
 			}
 		})
 	keyed(old.Checks, new.Checks, func(c Check) string { return c.Name },
@@ -107,6 +113,7 @@ func Compare(old, new *Config) Diff {
 				if !slices.Equal(o.Prefixes, n.Prefixes) {
 					note = "prefixes no longer listed are withdrawn, new ones announced once its checks pass"
 				}
+				note = vipPeersNote(o, n, note)
 				add("~", fmt.Sprintf("vip %q", n.Name), "%s: %s", fields(o, n), note)
 			}
 		})

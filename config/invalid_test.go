@@ -122,6 +122,13 @@ check "c": key_file: "testdata/tls/missing-key.pem" does not exist (line 32)`},
 vip "web": communities: "65535:65281" is listed twice (line 18)
 vip "web": communities: "NO_EXPORT" is not a valid community (want ASN:value with each part in 0..65535, or graceful-shutdown, no-export, no-advertise, blackhole) (line 18)
 vip "web": communities: element 6: expected a string, got integer 100 (line 18)`},
+	{"invalid-vip-peers.toml", `bgp.peer "198.18.1.1": communities: "65001:7" is listed twice (line 8)
+bgp.peer "198.18.1.1": large_communities: "65001:1" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 9)
+vip "web": peers: 198.18.1.9 is not the address of a [[bgp.peer]] (line 24)
+vip "web": peers: "peer-1" is not an IP address (line 24)
+vip "web": peers: "198.18.1.1" is listed twice (line 24)
+vip "v6": peers: none of them carries ipv6, so 2001:db8:42::2/128 would be sent nowhere (line 30)
+vip "none": peers: must not be empty; leave it out to send the VIP to every peer (line 36)`},
 	{"invalid-duplicate-names.toml", `bgp.peer[2]: address: "198.18.1.01" is not an IP address (line 10)
 bgp.peer "198.18.1.1": address: 198.18.1.1 is already used by the bgp.peer on line 5 (line 14)
 check "web": name: "web" is already used by the check on line 17 (line 23)
@@ -146,8 +153,7 @@ check "c": address: "127.0.0.1" must be host:port with a port in 1..65535 (line 
 check "d": command: the program (first element) must not be empty (line 29)
 check "e": command: must not be empty (line 34)
 check "f": address is required (line 36)`},
-	{"invalid-ipv6-over-ipv4.toml", `bgp.peer "198.18.1.1": next_hop_ipv6 is required to carry ipv6 over an IPv4 session (line 8)
-bgp.peer "2001:db8::1": next_hop_ipv4 is required to carry ipv4 over an IPv6 session (line 13)`},
+	{"invalid-ipv6-over-ipv4.toml", `bgp.peer "198.18.1.1": next_hop_ipv6 is required to carry ipv6 over an IPv4 session (line 8)`},
 	{"invalid-large-community.toml", `vip "web": large_communities: "65001:1" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 19)
 vip "web": large_communities: "65001:1:4294967296" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 20)
 vip "web": large_communities: "65001:-1:2" is not a valid large community (want global:local1:local2 with each part in 0..4294967295) (line 21)`},
@@ -183,6 +189,9 @@ bgp.peer[3]: address is required (line 26)
 bgp.peer[3]: hold_time: 2s is below the minimum of 3s (line 28)
 bgp.peer[3]: keepalive_interval: must be positive, got 0s (line 29)
 bgp.peer[3]: families: must not be empty (line 30)`},
+	{"invalid-peer-session.toml", `bgp.peer "198.18.1.1": ttl_security_hops and multihop_ttl are mutually exclusive (GTSM sends with TTL 255): set one of them (line 9)
+bgp.peer "198.18.2.1": ttl_security_hops: 255 is out of range 0..254 (line 14)
+bgp.peer "198.18.3.1": ttl_security_hops: expected an integer, got boolean true (line 19)`},
 	{"invalid-prefix-two-vips.toml", `vip "api": prefixes: "203.0.113.42/32" is already announced by vip "web" (line 21)
 vip "api": prefixes: "203.0.113.43/32" is listed twice (line 21)`},
 	{"invalid-require.toml", `vip "web": require: 3 is out of range 1..2 (the number of checks) (line 23)
@@ -211,6 +220,9 @@ vip "web": checks: "web" is listed twice (line 20)`},
 unknown key "bgp.peer.hodl_time" (line 13)
 unknown key "loging" (line 15)
 unknown key "vip.health" (line 22)`},
+	{"invalid-graceful-restart.toml", `bgp: graceful_restart_time: 4096s is out of range 1s..4095s (RFC 4724 §3: 12 bits of seconds) (line 7)`},
+	{"invalid-graceful-restart-2.toml", `bgp: graceful_restart_time: 1.5s is not a whole number of seconds (line 5)`},
+	{"invalid-graceful-restart-3.toml", `bgp: graceful_restart_time: expected a string, got integer 120 (line 4)`},
 	{"invalid-value-type.toml", `bgp: asn: expected an integer, got string "abc" (line 2)
 bgp: router_id: expected a string, got integer 198 (line 3)
 bgp: listen_port: expected an integer, got float 179.0 (line 4)

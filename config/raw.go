@@ -39,12 +39,13 @@ type rawFile struct {
 }
 
 type rawBGP struct {
-	Pos             pos `toml:"-"`
-	ASN             any `toml:"asn"`
-	RouterID        any `toml:"router_id"`
-	ListenPort      any `toml:"listen_port"`
-	ListenAddresses any `toml:"listen_addresses"`
-	GracefulRestart any `toml:"graceful_restart"`
+	Pos                 pos `toml:"-"`
+	ASN                 any `toml:"asn"`
+	RouterID            any `toml:"router_id"`
+	ListenPort          any `toml:"listen_port"`
+	ListenAddresses     any `toml:"listen_addresses"`
+	GracefulRestart     any `toml:"graceful_restart"`
+	GracefulRestartTime any `toml:"graceful_restart_time"`
 
 	Peers []*rawPeer `toml:"peer"`
 }
@@ -60,6 +61,7 @@ type rawPeer struct {
 	ConnectRetry      any `toml:"connect_retry"`
 	Password          any `toml:"password"`
 	MultihopTTL       any `toml:"multihop_ttl"`
+	TTLSecurityHops   any `toml:"ttl_security_hops"`
 	Passive           any `toml:"passive"`
 	LocalAddress      any `toml:"local_address"`
 	Families          any `toml:"families"`
@@ -67,6 +69,8 @@ type rawPeer struct {
 	NextHopIPv6       any `toml:"next_hop_ipv6"`
 	MaxReceived       any `toml:"max_received_prefixes"`
 	MaxReceivedRetry  any `toml:"max_received_prefixes_restart"`
+	Communities       any `toml:"communities"`
+	LargeCommunities  any `toml:"large_communities"`
 }
 
 type rawInterface struct {
@@ -172,6 +176,7 @@ type rawVIP struct {
 	MaxFlaps         any `toml:"max_flaps"`
 	FlapWindow       any `toml:"flap_window"`
 	HoldDown         any `toml:"hold_down"`
+	Peers            any `toml:"peers"`
 
 	Degraded *rawDegraded `toml:"degraded"`
 }

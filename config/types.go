@@ -30,10 +30,17 @@ type BGP struct {
 	RouterID        netip.Addr // always IPv4
 	ListenPort      int        // 0: no listener, outbound sessions only
 	ListenAddresses []netip.Addr
-	// GracefulRestart enables the graceful-restart capability (off by default:
-	// routers would keep a dead site's routes for the restart time).
+	// GracefulRestart enables graceful restart (RFC 4724): the capability
+	// names every family of each session, and a restart keeps the routes
+	// on the routers (off by default: routers would keep a dead site's
+	// routes for the restart time).
 	GracefulRestart bool
-	Peers           []Peer // in file order; addresses are unique
+	// GracefulRestartTime is the Restart Time advertised in the capability
+	// (RFC 4724 §3): how long a router keeps this node's routes as stale
+	// after the session is lost, until anycastd is back. Whole seconds,
+	// 1s..4095s (a 12-bit field); default 120s.
+	GracefulRestartTime time.Duration
+	Peers               []Peer // in file order; addresses are unique
 }
 
 // Family is an address family carried on a BGP session.
@@ -59,6 +66,12 @@ type Peer struct {
 	MultihopTTL  uint8      // eBGP multihop TTL; 0: directly connected
 	Passive      bool       // never connect out, only accept
 	LocalAddress netip.Addr // zero: chosen by the kernel
+	// TTLSecurityHops turns on GTSM (RFC 5082 §3) for the session: this
+	// node sends with TTL (hop limit) 255 and accepts only segments that
+	// arrive with at least 256-TTLSecurityHops, i.e. from a router at
+	// most this many hops away (1: directly connected). 0: off (default).
+	// Exclusive with MultihopTTL.
+	TTLSecurityHops uint8
 	// Families carried on the session; default: the family of Address.
 	Families []Family
 	// NextHopIPv4 / NextHopIPv6: next hop sent to this peer per family.
@@ -77,7 +90,11 @@ type Peer struct {
 	// stays down before anycastd lets it come up again (default 5m; 0:
 	// until the next reload that changes the peer, or a restart).
 	MaxReceivedRestart time.Duration
-	Line               int // line of the [[bgp.peer]] header in the file, 0 if unknown
+	// Communities and LargeCommunities (RFC 1997, RFC 8092) are added to
+	// every VIP sent to this peer, after the VIP's own (none by default).
+	Communities      []Community
+	LargeCommunities []LargeCommunity
+	Line             int // line of the [[bgp.peer]] header in the file, 0 if unknown
 }
 
 // Internal reports whether the session is iBGP.
@@ -351,7 +368,10 @@ type VIP struct {
 	Degraded *Degraded
 	// FlapHoldDown holds a flapping VIP withdrawn (or degraded).
 	FlapHoldDown FlapHoldDown
-	Line         int
+	// Peers are the addresses of the [[bgp.peer]] sessions the VIP is sent
+	// to (each one of BGP.Peers); empty: every session. See SentTo.
+	Peers []netip.Addr
+	Line  int
 }
 
 // Values of VIP.OnFailure.

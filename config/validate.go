@@ -35,6 +35,13 @@ const (
 	DefaultCheckRise           = 3
 	DefaultCheckFall           = 3
 	DefaultHTTPMethod          = "GET"
+	// DefaultGracefulRestartTime is the Restart Time advertised with
+	// graceful_restart (RFC 4724 §3): long enough for a planned restart,
+	// including the checks' first decisions.
+	DefaultGracefulRestartTime = 120 * time.Second
+	// MaxGracefulRestartTime: the Restart Time is a 12-bit field of seconds
+	// (RFC 4724 §3).
+	MaxGracefulRestartTime = 4095 * time.Second
 )
 
 // Limits.
@@ -62,7 +69,7 @@ func (c *collector) build(r *rawFile) *Config {
 	cfg.Node = c.node(r.Node)
 	var checks map[string]int
 	cfg.Checks, checks = c.checks(r.Checks)
-	cfg.VIPs = c.vips(r.VIPs, checks, fams)
+	cfg.VIPs = c.vips(r.VIPs, checks, fams, cfg.BGP.Peers)
 	return cfg
 }
 
@@ -143,6 +150,14 @@ func (c *collector) bgp(r *rawBGP) (BGP, carried) {
 		}
 	}
 	b.GracefulRestart, _ = s.boolean("graceful_restart", r.GracefulRestart)
+	b.GracefulRestartTime = DefaultGracefulRestartTime
+	if d, ok := s.seconds("graceful_restart_time", r.GracefulRestartTime); ok {
+		if d < time.Second || d > MaxGracefulRestartTime {
+			s.keyErr("graceful_restart_time", "%s is out of range 1s..%s (RFC 4724 §3: 12 bits of seconds)", secs(d), secs(MaxGracefulRestartTime))
+		} else {
+			b.GracefulRestartTime = d
+		}
+	}
 
 	if r.Peers == nil && !c.failed["bgp.peer"] {
 		s.at("", "at least one [[bgp.peer]] is required")
@@ -256,6 +271,12 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 	if x, ok := s.integer("multihop_ttl", r.MultihopTTL, 0, 255); ok {
 		p.MultihopTTL = uint8(x)
 	}
+	if x, ok := s.integer("ttl_security_hops", r.TTLSecurityHops, 0, 254); ok {
+		p.TTLSecurityHops = uint8(x)
+		if x > 0 && p.MultihopTTL > 0 {
+			s.at("ttl_security_hops", "ttl_security_hops and multihop_ttl are mutually exclusive (GTSM sends with TTL 255): set one of them")
+		}
+	}
 	p.Passive, _ = s.boolean("passive", r.Passive)
 	if a, ok := s.addr("local_address", r.LocalAddress); ok {
 		if addrOK && a.Is4() != p.Address.Is4() {
@@ -303,6 +324,8 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 		}
 		p.MaxReceivedRestart = d
 	}
+	p.Communities = s.communities("communities", r.Communities)
+	p.LargeCommunities = s.largeCommunities("large_communities", r.LargeCommunities)
 	if a, ok := s.addr("next_hop_ipv4", r.NextHopIPv4); ok {
 		if !a.Is4() {
 			s.keyErr("next_hop_ipv4", "%s is not an IPv4 address", a)
@@ -319,9 +342,10 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 		if p.Address.Is4() && p.HasFamily(FamilyIPv6) && r.NextHopIPv6 == nil {
 			s.at("families", "next_hop_ipv6 is required to carry ipv6 over an IPv4 session")
 		}
-		if !p.Address.Is4() && p.HasFamily(FamilyIPv4) && r.NextHopIPv4 == nil {
-			s.at("families", "next_hop_ipv4 is required to carry ipv4 over an IPv6 session")
-		}
+		// IPv4 over an IPv6 session needs no next_hop_ipv4: the session's
+		// IPv6 address is the next hop (RFC 8950 extended next hop, which
+		// the speaker offers for ipv4; a router that does not negotiate it
+		// is reported when the session comes up).
 	}
 	return p, famsOK
 }

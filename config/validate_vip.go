@@ -7,8 +7,8 @@ import (
 )
 
 // vips validates the [[vip]] tables. checks holds the names of the checks,
-// fams the families carried by the peers.
-func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VIP {
+// fams the families carried by the peers, peers the peers (for vip.peers).
+func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried, peers []Peer) []VIP {
 	var out []VIP
 	names := map[string]int{}
 	type owner struct {
@@ -93,6 +93,7 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried) []VI
 			v.OnAddressLost = x
 		}
 		s.behaviour(&v, r)
+		v.Peers = s.vipPeers(r.Peers, v.Prefixes, peers)
 		out = append(out, v)
 	}
 	return out

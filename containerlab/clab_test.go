@@ -184,12 +184,14 @@ var (
 		netip.MustParsePrefix("0.0.0.0/32"),     // unspecified
 		netip.MustParsePrefix("::/128"),         // unspecified
 		netip.MustParsePrefix("::1/128"),        // loopback
+		netip.MustParsePrefix("fe80::/10"),      // link-local peering: never leaves its link
 	}
 )
 
 // TestAddressPlan: every address in every lab file (topologies and the
 // configs they bind) is a link address in 198.18.0.0/15, a VIP in
-// 203.0.113.0/24 or 2001:db8::/32, or loopback.
+// 203.0.113.0/24 or 2001:db8::/32, loopback, or link-local (which no
+// router forwards).
 func TestAddressPlan(t *testing.T) {
 	var files []string
 	for _, dir := range []string{".", "../integration/testdata"} {

@@ -32,3 +32,6 @@ func (*Host) Close() error              { return nil }
 
 // Watch fails: only Linux is supported.
 func (*Host) Watch(func(netip.Prefix, bool)) (func(), error) { return nil, errNotLinux }
+
+// Detach does nothing: only Linux is supported.
+func (*Host) Detach() {}

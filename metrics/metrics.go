@@ -132,7 +132,7 @@ var (
 	descPeerMaxPrefixes = prometheus.NewDesc(namespace+"_peer_max_prefixes_exceeded_total",
 		"Times the session was closed because the peer sent more than max_received_prefixes in one family.", []string{"peer"}, nil)
 	descDraining = prometheus.NewDesc(namespace+"_draining",
-		"Whether the whole node is draining (1) or not (0).", nil, nil)
+		"Whether the whole node is drained (1: draining, then withdrawn until undrained) or not (0).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {

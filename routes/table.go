@@ -42,8 +42,11 @@ type Route struct {
 	Communities      []config.Community
 	LargeCommunities []config.LargeCommunity
 	MED              *uint32
-	LocalPref        *uint32
-	Prepend          int
+	LocalPref        *uint32 // sent to iBGP peers only
+	// Prepend is how many more copies of the local AS eBGP peers get in
+	// the AS path (0..10). The speaker applies it per peer, never in the
+	// path itself: iBGP peers get an empty AS path.
+	Prepend int
 }
 
 // Equal reports whether r and o would produce the same BGP UPDATE.

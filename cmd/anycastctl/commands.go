@@ -50,6 +50,7 @@ func newCommands() []*command {
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdDrain(ctx, c, args, reason, dur) }},
 		{name: "undrain", args: "[VIP]", maxArgs: 1, help: "return a VIP, or without VIP the node, to service", run: cmdUndrain},
 		{name: "reload", help: "reload the configuration file", run: cmdReload},
+		{name: "restart", help: "stop for a planned restart, as SIGUSR2 does: nothing withdrawn (needs graceful_restart)", run: cmdRestart},
 		{name: "report", args: "CHECK ok|failing", minArgs: 2, maxArgs: 2,
 			help:  "set the result of a push (ttl) check",
 			flags: func(fs *flag.FlagSet) { fs.StringVar(&message, "message", "", "why (shown as the check's error)") },
@@ -235,6 +236,21 @@ func cmdReload(ctx context.Context, c *cli, _ []string) error {
 		return printJSON(c.stdout, resp)
 	}
 	fmt.Fprintln(c.stdout, "configuration reloaded")
+	return nil
+}
+
+func cmdRestart(ctx context.Context, c *cli, _ []string) error {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.api.Restart(ctx, &pb.RestartRequest{})
+	if err != nil {
+		return err
+	}
+	if c.g.output == "json" {
+		return printJSON(c.stdout, resp)
+	}
+	fmt.Fprintf(c.stdout, "anycastd is stopping for a restart: nothing is withdrawn; routers that negotiated graceful restart keep its routes for %ds, until it is started again (e.g. by systemd's Restart=always)\n",
+		resp.GetRestartTimeSeconds())
 	return nil
 }
 

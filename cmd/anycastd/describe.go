@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/anycastd/anycastd/config"
 )
@@ -17,6 +18,9 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 	listen := "no listener (outbound sessions only)"
 	if cfg.BGP.ListenPort != 0 {
 		listen = fmt.Sprintf("listening on port %d", cfg.BGP.ListenPort)
+	}
+	if cfg.BGP.GracefulRestart {
+		listen += fmt.Sprintf(", graceful restart (restart time %ds)", int(cfg.BGP.GracefulRestartTime/time.Second))
 	}
 	fmt.Fprintf(w, "BGP: AS %d, router ID %s, %s\n\n", cfg.BGP.ASN, cfg.BGP.RouterID, listen)
 
@@ -49,6 +53,15 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 		if p.MultihopTTL > 0 {
 			opts = append(opts, fmt.Sprintf("multihop %d", p.MultihopTTL))
 		}
+		if p.TTLSecurityHops > 0 {
+			opts = append(opts, fmt.Sprintf("gtsm %d hop(s)", p.TTLSecurityHops))
+		}
+		for _, c := range p.Communities {
+			opts = append(opts, "+community "+c.String())
+		}
+		for _, c := range p.LargeCommunities {
+			opts = append(opts, "+large-community "+c.String())
+		}
 		if p.Description != "" {
 			opts = append(opts, fmt.Sprintf("%q", p.Description))
 		}
@@ -73,7 +86,7 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 			}
 			var to []string
 			for _, peer := range cfg.BGP.Peers {
-				if peer.HasFamily(fam) {
+				if peer.HasFamily(fam) && v.SentTo(peer) {
 					to = append(to, peer.Address.String())
 				}
 			}
@@ -120,7 +133,7 @@ func attributes(v config.VIP) string {
 		parts = append(parts, fmt.Sprintf("local-pref %d (iBGP)", *v.LocalPref))
 	}
 	if v.Prepend > 0 {
-		parts = append(parts, fmt.Sprintf("prepend %d", v.Prepend))
+		parts = append(parts, fmt.Sprintf("prepend %d (eBGP)", v.Prepend))
 	}
 	if g := v.Degraded; g != nil {
 		var d []string
@@ -131,7 +144,7 @@ func attributes(v config.VIP) string {
 			d = append(d, fmt.Sprintf("while >= %d pass", g.MinPassing))
 		}
 		if g.Prepend > 0 {
-			d = append(d, fmt.Sprintf("prepend %d", g.Prepend))
+			d = append(d, fmt.Sprintf("prepend %d (eBGP)", g.Prepend))
 		}
 		if g.MED != nil {
 			d = append(d, fmt.Sprintf("med %d", *g.MED))

@@ -245,3 +245,17 @@ func Itoa(i int) string { return strconv.Itoa(i) }
 
 // DiscardLogger is a slog logger that writes nowhere.
 var DiscardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// RemoteCaps returns the capabilities the session with addr received in
+// the peer's OPEN (nil before it was received).
+func (r *Router) RemoteCaps(t testing.TB, addr netip.Addr) []*api.Capability {
+	t.Helper()
+	var caps []*api.Capability
+	err := r.s.ListPeer(context.Background(), &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		caps = p.GetState().GetRemoteCap()
+	})
+	if err != nil {
+		t.Fatalf("listing peer %s: %v", addr, err)
+	}
+	return caps
+}

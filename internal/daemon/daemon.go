@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,10 @@ type Daemon struct {
 	hub     *apiserver.Hub
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP and the API)
+	// keepAddrs: a planned restart; the VIP addresses stay (StopForRestart).
+	keepAddrs atomic.Bool
+	// restartReq: the API asked for a planned restart (restart.go).
+	restartReq chan struct{}
 
 	// Set by Start; undone by Shutdown in reverse.
 	stops   []func() // run last first
@@ -68,7 +73,7 @@ func New(o Options) (*Daemon, error) {
 		o.StartTime = time.Now()
 	}
 	cfg := o.Config
-	d := &Daemon{o: o, log: o.Logger}
+	d := &Daemon{o: o, log: o.Logger, restartReq: make(chan struct{}, 1)}
 	var opts announcer.Options
 	if cfg.Interface.Manage {
 		h, err := hostaddr.New(cfg, hostaddr.Options{Logger: d.log})
@@ -118,6 +123,11 @@ func (d *Daemon) Start() error {
 		// Whatever the way out, what anycastd added goes (a no-op once the
 		// announcer has closed it after withdrawing the routes).
 		d.stops = append(d.stops, func() {
+			if d.keepAddrs.Load() {
+				d.host.Detach()
+				d.log.Info("planned restart: VIP addresses stay on the interface; the next start adopts them")
+				return
+			}
 			if err := d.host.Close(); err != nil {
 				d.log.Error("removing VIP addresses", "err", err)
 			}
@@ -201,6 +211,7 @@ func (d *Daemon) startAPI(cfg *config.Config) error {
 		Hub:       d.hub,
 		Reload:    d.Reload,
 		Report:    d.checks.Report,
+		Restart:   d.RequestRestart,
 		Logger:    d.log,
 	})
 	l, err := srv.Listen(cfg.API)
@@ -246,7 +257,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		for _, c := range refused {
 			d.log.Error("reload refused; the running configuration stays", "change", c.String())
 		}
-		return fmt.Errorf("reload refused: %s", refused[0])
+		return fmt.Errorf("%s: %s", refused[0].What, refused[0].Detail)
 	}
 	if diff.Empty() {
 		d.metrics.ConfigLoaded(true, time.Now())

@@ -910,6 +910,88 @@ func (*ReloadResponse) Descriptor() ([]byte, []int) {
 	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{18}
 }
 
+type RestartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestartRequest) Reset() {
+	*x = RestartRequest{}
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartRequest) ProtoMessage() {}
+
+func (x *RestartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
+func (*RestartRequest) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{19}
+}
+
+type RestartResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long routers keep this node's routes as stale: the restart time
+	// advertised (bgp.graceful_restart_time), in seconds.
+	RestartTimeSeconds uint32 `protobuf:"varint,1,opt,name=restart_time_seconds,json=restartTimeSeconds,proto3" json:"restart_time_seconds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RestartResponse) Reset() {
+	*x = RestartResponse{}
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestartResponse) ProtoMessage() {}
+
+func (x *RestartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
+func (*RestartResponse) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RestartResponse) GetRestartTimeSeconds() uint32 {
+	if x != nil {
+		return x.RestartTimeSeconds
+	}
+	return 0
+}
+
 type ReportCheckRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A check of type "ttl".
@@ -923,7 +1005,7 @@ type ReportCheckRequest struct {
 
 func (x *ReportCheckRequest) Reset() {
 	*x = ReportCheckRequest{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1017,7 @@ func (x *ReportCheckRequest) String() string {
 func (*ReportCheckRequest) ProtoMessage() {}
 
 func (x *ReportCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1030,7 @@ func (x *ReportCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCheckRequest.ProtoReflect.Descriptor instead.
 func (*ReportCheckRequest) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{19}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportCheckRequest) GetCheck() string {
@@ -980,7 +1062,7 @@ type ReportCheckResponse struct {
 
 func (x *ReportCheckResponse) Reset() {
 	*x = ReportCheckResponse{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1074,7 @@ func (x *ReportCheckResponse) String() string {
 func (*ReportCheckResponse) ProtoMessage() {}
 
 func (x *ReportCheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1087,7 @@ func (x *ReportCheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCheckResponse.ProtoReflect.Descriptor instead.
 func (*ReportCheckResponse) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{20}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{22}
 }
 
 var File_anycastd_v1_anycastd_proto protoreflect.FileDescriptor
@@ -1054,12 +1136,15 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"\x11\n" +
 	"\x0fUndrainResponse\"\x0f\n" +
 	"\rReloadRequest\"\x10\n" +
-	"\x0eReloadResponse\"^\n" +
+	"\x0eReloadResponse\"\x10\n" +
+	"\x0eRestartRequest\"C\n" +
+	"\x0fRestartResponse\x120\n" +
+	"\x14restart_time_seconds\x18\x01 \x01(\rR\x12restartTimeSeconds\"^\n" +
 	"\x12ReportCheckRequest\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x18\n" +
 	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"\x15\n" +
-	"\x13ReportCheckResponse2\xff\x05\n" +
+	"\x13ReportCheckResponse2\xc5\x06\n" +
 	"\x0fAnycastdService\x12J\n" +
 	"\tGetStatus\x12\x1d.anycastd.v1.GetStatusRequest\x1a\x1e.anycastd.v1.GetStatusResponse\x12G\n" +
 	"\bListVIPs\x12\x1c.anycastd.v1.ListVIPsRequest\x1a\x1d.anycastd.v1.ListVIPsResponse\x12M\n" +
@@ -1072,7 +1157,8 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\x05Drain\x12\x19.anycastd.v1.DrainRequest\x1a\x1a.anycastd.v1.DrainResponse\x12D\n" +
 	"\aUndrain\x12\x1b.anycastd.v1.UndrainRequest\x1a\x1c.anycastd.v1.UndrainResponse\x12A\n" +
 	"\x06Reload\x12\x1a.anycastd.v1.ReloadRequest\x1a\x1b.anycastd.v1.ReloadResponse\x12P\n" +
-	"\vReportCheck\x12\x1f.anycastd.v1.ReportCheckRequest\x1a .anycastd.v1.ReportCheckResponseB9Z7github.com/anycastd/anycastd/api/anycastd/v1;anycastdv1b\x06proto3"
+	"\vReportCheck\x12\x1f.anycastd.v1.ReportCheckRequest\x1a .anycastd.v1.ReportCheckResponse\x12D\n" +
+	"\aRestart\x12\x1b.anycastd.v1.RestartRequest\x1a\x1c.anycastd.v1.RestartResponseB9Z7github.com/anycastd/anycastd/api/anycastd/v1;anycastdv1b\x06proto3"
 
 var (
 	file_anycastd_v1_anycastd_proto_rawDescOnce sync.Once
@@ -1086,7 +1172,7 @@ func file_anycastd_v1_anycastd_proto_rawDescGZIP() []byte {
 	return file_anycastd_v1_anycastd_proto_rawDescData
 }
 
-var file_anycastd_v1_anycastd_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_anycastd_v1_anycastd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_anycastd_v1_anycastd_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),    // 0: anycastd.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),   // 1: anycastd.v1.GetStatusResponse
@@ -1107,27 +1193,29 @@ var file_anycastd_v1_anycastd_proto_goTypes = []any{
 	(*UndrainResponse)(nil),     // 16: anycastd.v1.UndrainResponse
 	(*ReloadRequest)(nil),       // 17: anycastd.v1.ReloadRequest
 	(*ReloadResponse)(nil),      // 18: anycastd.v1.ReloadResponse
-	(*ReportCheckRequest)(nil),  // 19: anycastd.v1.ReportCheckRequest
-	(*ReportCheckResponse)(nil), // 20: anycastd.v1.ReportCheckResponse
-	(*Node)(nil),                // 21: anycastd.v1.Node
-	(*VIP)(nil),                 // 22: anycastd.v1.VIP
-	(*Check)(nil),               // 23: anycastd.v1.Check
-	(*Peer)(nil),                // 24: anycastd.v1.Peer
-	(PeerState)(0),              // 25: anycastd.v1.PeerState
-	(*AdvertisedRoute)(nil),     // 26: anycastd.v1.AdvertisedRoute
-	(*Event)(nil),               // 27: anycastd.v1.Event
-	(*durationpb.Duration)(nil), // 28: google.protobuf.Duration
+	(*RestartRequest)(nil),      // 19: anycastd.v1.RestartRequest
+	(*RestartResponse)(nil),     // 20: anycastd.v1.RestartResponse
+	(*ReportCheckRequest)(nil),  // 21: anycastd.v1.ReportCheckRequest
+	(*ReportCheckResponse)(nil), // 22: anycastd.v1.ReportCheckResponse
+	(*Node)(nil),                // 23: anycastd.v1.Node
+	(*VIP)(nil),                 // 24: anycastd.v1.VIP
+	(*Check)(nil),               // 25: anycastd.v1.Check
+	(*Peer)(nil),                // 26: anycastd.v1.Peer
+	(PeerState)(0),              // 27: anycastd.v1.PeerState
+	(*AdvertisedRoute)(nil),     // 28: anycastd.v1.AdvertisedRoute
+	(*Event)(nil),               // 29: anycastd.v1.Event
+	(*durationpb.Duration)(nil), // 30: google.protobuf.Duration
 }
 var file_anycastd_v1_anycastd_proto_depIdxs = []int32{
-	21, // 0: anycastd.v1.GetStatusResponse.node:type_name -> anycastd.v1.Node
-	22, // 1: anycastd.v1.ListVIPsResponse.vips:type_name -> anycastd.v1.VIP
-	23, // 2: anycastd.v1.ListChecksResponse.checks:type_name -> anycastd.v1.Check
-	24, // 3: anycastd.v1.ListPeersResponse.peers:type_name -> anycastd.v1.Peer
+	23, // 0: anycastd.v1.GetStatusResponse.node:type_name -> anycastd.v1.Node
+	24, // 1: anycastd.v1.ListVIPsResponse.vips:type_name -> anycastd.v1.VIP
+	25, // 2: anycastd.v1.ListChecksResponse.checks:type_name -> anycastd.v1.Check
+	26, // 3: anycastd.v1.ListPeersResponse.peers:type_name -> anycastd.v1.Peer
 	10, // 4: anycastd.v1.ListRoutesResponse.peers:type_name -> anycastd.v1.PeerRoutes
-	25, // 5: anycastd.v1.PeerRoutes.state:type_name -> anycastd.v1.PeerState
-	26, // 6: anycastd.v1.PeerRoutes.routes:type_name -> anycastd.v1.AdvertisedRoute
-	27, // 7: anycastd.v1.WatchEventsResponse.event:type_name -> anycastd.v1.Event
-	28, // 8: anycastd.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	27, // 5: anycastd.v1.PeerRoutes.state:type_name -> anycastd.v1.PeerState
+	28, // 6: anycastd.v1.PeerRoutes.routes:type_name -> anycastd.v1.AdvertisedRoute
+	29, // 7: anycastd.v1.WatchEventsResponse.event:type_name -> anycastd.v1.Event
+	30, // 8: anycastd.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
 	0,  // 9: anycastd.v1.AnycastdService.GetStatus:input_type -> anycastd.v1.GetStatusRequest
 	2,  // 10: anycastd.v1.AnycastdService.ListVIPs:input_type -> anycastd.v1.ListVIPsRequest
 	4,  // 11: anycastd.v1.AnycastdService.ListChecks:input_type -> anycastd.v1.ListChecksRequest
@@ -1137,19 +1225,21 @@ var file_anycastd_v1_anycastd_proto_depIdxs = []int32{
 	13, // 15: anycastd.v1.AnycastdService.Drain:input_type -> anycastd.v1.DrainRequest
 	15, // 16: anycastd.v1.AnycastdService.Undrain:input_type -> anycastd.v1.UndrainRequest
 	17, // 17: anycastd.v1.AnycastdService.Reload:input_type -> anycastd.v1.ReloadRequest
-	19, // 18: anycastd.v1.AnycastdService.ReportCheck:input_type -> anycastd.v1.ReportCheckRequest
-	1,  // 19: anycastd.v1.AnycastdService.GetStatus:output_type -> anycastd.v1.GetStatusResponse
-	3,  // 20: anycastd.v1.AnycastdService.ListVIPs:output_type -> anycastd.v1.ListVIPsResponse
-	5,  // 21: anycastd.v1.AnycastdService.ListChecks:output_type -> anycastd.v1.ListChecksResponse
-	7,  // 22: anycastd.v1.AnycastdService.ListPeers:output_type -> anycastd.v1.ListPeersResponse
-	9,  // 23: anycastd.v1.AnycastdService.ListRoutes:output_type -> anycastd.v1.ListRoutesResponse
-	12, // 24: anycastd.v1.AnycastdService.WatchEvents:output_type -> anycastd.v1.WatchEventsResponse
-	14, // 25: anycastd.v1.AnycastdService.Drain:output_type -> anycastd.v1.DrainResponse
-	16, // 26: anycastd.v1.AnycastdService.Undrain:output_type -> anycastd.v1.UndrainResponse
-	18, // 27: anycastd.v1.AnycastdService.Reload:output_type -> anycastd.v1.ReloadResponse
-	20, // 28: anycastd.v1.AnycastdService.ReportCheck:output_type -> anycastd.v1.ReportCheckResponse
-	19, // [19:29] is the sub-list for method output_type
-	9,  // [9:19] is the sub-list for method input_type
+	21, // 18: anycastd.v1.AnycastdService.ReportCheck:input_type -> anycastd.v1.ReportCheckRequest
+	19, // 19: anycastd.v1.AnycastdService.Restart:input_type -> anycastd.v1.RestartRequest
+	1,  // 20: anycastd.v1.AnycastdService.GetStatus:output_type -> anycastd.v1.GetStatusResponse
+	3,  // 21: anycastd.v1.AnycastdService.ListVIPs:output_type -> anycastd.v1.ListVIPsResponse
+	5,  // 22: anycastd.v1.AnycastdService.ListChecks:output_type -> anycastd.v1.ListChecksResponse
+	7,  // 23: anycastd.v1.AnycastdService.ListPeers:output_type -> anycastd.v1.ListPeersResponse
+	9,  // 24: anycastd.v1.AnycastdService.ListRoutes:output_type -> anycastd.v1.ListRoutesResponse
+	12, // 25: anycastd.v1.AnycastdService.WatchEvents:output_type -> anycastd.v1.WatchEventsResponse
+	14, // 26: anycastd.v1.AnycastdService.Drain:output_type -> anycastd.v1.DrainResponse
+	16, // 27: anycastd.v1.AnycastdService.Undrain:output_type -> anycastd.v1.UndrainResponse
+	18, // 28: anycastd.v1.AnycastdService.Reload:output_type -> anycastd.v1.ReloadResponse
+	22, // 29: anycastd.v1.AnycastdService.ReportCheck:output_type -> anycastd.v1.ReportCheckResponse
+	20, // 30: anycastd.v1.AnycastdService.Restart:output_type -> anycastd.v1.RestartResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1167,7 +1257,7 @@ func file_anycastd_v1_anycastd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anycastd_v1_anycastd_proto_rawDesc), len(file_anycastd_v1_anycastd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	AnycastdService_Undrain_FullMethodName     = "/anycastd.v1.AnycastdService/Undrain"
 	AnycastdService_Reload_FullMethodName      = "/anycastd.v1.AnycastdService/Reload"
 	AnycastdService_ReportCheck_FullMethodName = "/anycastd.v1.AnycastdService/ReportCheck"
+	AnycastdService_Restart_FullMethodName     = "/anycastd.v1.AnycastdService/Restart"
 )
 
 // AnycastdServiceClient is the client API for AnycastdService service.
@@ -68,6 +69,13 @@ type AnycastdServiceClient interface {
 	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
 	// ReportCheck sets the result of a push ("ttl") check.
 	ReportCheck(ctx context.Context, in *ReportCheckRequest, opts ...grpc.CallOption) (*ReportCheckResponse, error)
+	// Restart stops anycastd for a planned restart, as SIGUSR2 does: nothing
+	// is withdrawn, the BGP sessions close without a NOTIFICATION, and
+	// routers that negotiated graceful restart (RFC 4724) keep the routes as
+	// stale for the restart time; the process then exits, for its supervisor
+	// to start it again. It answers once the stop has begun.
+	// FAILED_PRECONDITION without bgp.graceful_restart.
+	Restart(ctx context.Context, in *RestartRequest, opts ...grpc.CallOption) (*RestartResponse, error)
 }
 
 type anycastdServiceClient struct {
@@ -187,6 +195,16 @@ func (c *anycastdServiceClient) ReportCheck(ctx context.Context, in *ReportCheck
 	return out, nil
 }
 
+func (c *anycastdServiceClient) Restart(ctx context.Context, in *RestartRequest, opts ...grpc.CallOption) (*RestartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RestartResponse)
+	err := c.cc.Invoke(ctx, AnycastdService_Restart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AnycastdServiceServer is the server API for AnycastdService service.
 // All implementations must embed UnimplementedAnycastdServiceServer
 // for forward compatibility.
@@ -217,6 +235,13 @@ type AnycastdServiceServer interface {
 	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
 	// ReportCheck sets the result of a push ("ttl") check.
 	ReportCheck(context.Context, *ReportCheckRequest) (*ReportCheckResponse, error)
+	// Restart stops anycastd for a planned restart, as SIGUSR2 does: nothing
+	// is withdrawn, the BGP sessions close without a NOTIFICATION, and
+	// routers that negotiated graceful restart (RFC 4724) keep the routes as
+	// stale for the restart time; the process then exits, for its supervisor
+	// to start it again. It answers once the stop has begun.
+	// FAILED_PRECONDITION without bgp.graceful_restart.
+	Restart(context.Context, *RestartRequest) (*RestartResponse, error)
 	mustEmbedUnimplementedAnycastdServiceServer()
 }
 
@@ -256,6 +281,9 @@ func (UnimplementedAnycastdServiceServer) Reload(context.Context, *ReloadRequest
 }
 func (UnimplementedAnycastdServiceServer) ReportCheck(context.Context, *ReportCheckRequest) (*ReportCheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportCheck not implemented")
+}
+func (UnimplementedAnycastdServiceServer) Restart(context.Context, *RestartRequest) (*RestartResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Restart not implemented")
 }
 func (UnimplementedAnycastdServiceServer) mustEmbedUnimplementedAnycastdServiceServer() {}
 func (UnimplementedAnycastdServiceServer) testEmbeddedByValue()                         {}
@@ -451,6 +479,24 @@ func _AnycastdService_ReportCheck_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnycastdService_Restart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RestartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnycastdServiceServer).Restart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnycastdService_Restart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnycastdServiceServer).Restart(ctx, req.(*RestartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnycastdService_ServiceDesc is the grpc.ServiceDesc for AnycastdService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -493,6 +539,10 @@ var AnycastdService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportCheck",
 			Handler:    _AnycastdService_ReportCheck_Handler,
+		},
+		{
+			MethodName: "Restart",
+			Handler:    _AnycastdService_Restart_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
