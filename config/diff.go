@@ -63,9 +63,15 @@ func Compare(old, new *Config) Diff {
 	restart("bgp.graceful_restart", old.BGP.GracefulRestart, new.BGP.GracefulRestart)
 	// Advertised in the OPEN of every session (RFC 4724 §3).
 	restart("bgp.graceful_restart_time", old.BGP.GracefulRestartTime, new.BGP.GracefulRestartTime)
-	restart("interface", old.Interface, new.Interface)
-	restart("api", old.API, new.API)
-	restart("metrics", old.Metrics, new.Metrics)
+	// Tables: name the keys that changed, not the whole table.
+	restartTable := func(what string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			add("!", what, "%s needs a restart; a reload is refused", fields(a, b))
+		}
+	}
+	restartTable("interface", old.Interface, new.Interface)
+	restartTable("api", old.API, new.API)
+	restartTable("metrics", old.Metrics, new.Metrics)
 	if old.Log != new.Log {
 		add("~", "log", "%s (takes effect at the next start)", fields(old.Log, new.Log))
 	}

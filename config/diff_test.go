@@ -128,3 +128,15 @@ checks = ["api"]
 		}
 	}
 }
+
+// A changed table that needs a restart names its keys, not a Go struct.
+func TestCompareRestartTablesNameTheirKeys(t *testing.T) {
+	old := mustParse(t, diffBase+"\n[interface]\nname = \"lo\"\n\n[metrics]\nlisten = \"127.0.0.1:9479\"\n")
+	edited := mustParse(t, diffBase+"\n[interface]\nname = \"anyc0\"\n\n[metrics]\nlisten = \"127.0.0.1:9480\"\n")
+	got := Compare(old, edited).String()
+	want := `! interface: name lo -> anyc0 needs a restart; a reload is refused
+! metrics: listen 127.0.0.1:9479 -> 127.0.0.1:9480 needs a restart; a reload is refused`
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Compare (-want +got):\n%s", d)
+	}
+}
