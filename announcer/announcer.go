@@ -302,8 +302,12 @@ func (l *loop) setConfig(cfg *config.Config) {
 			delete(l.checks, name)
 		}
 	}
-	for name := range l.states {
+	for name, st := range l.states {
 		if _, ok := l.vips[name]; !ok {
+			if l.opts.Observer != nil {
+				l.opts.Observer.VIPChanged(VIPEvent{VIP: name, From: st.State, To: routes.StateRemoved,
+					Reason: "no longer configured (reload)", Time: time.Now()})
+			}
 			delete(l.states, name)
 			delete(l.drains, name)
 			delete(l.held, name)

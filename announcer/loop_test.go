@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,4 +235,44 @@ func TestLoopWaitDrained(t *testing.T) {
 		t.Errorf("%d routes announced after WaitDrained, want 0", n)
 	}
 	expectCalls(t, log, "announce 203.0.113.42/32", "withdraw 203.0.113.42/32", "addr remove 203.0.113.42/32")
+}
+
+// vipEvents records the VIP transitions the loop reports.
+type vipEvents struct {
+	mu  sync.Mutex
+	evs []string
+}
+
+func (r *vipEvents) CheckChanged(health.Event) {}
+func (r *vipEvents) PeerChanged(PeerEvent)     {}
+func (r *vipEvents) VIPChanged(ev VIPEvent) {
+	r.mu.Lock()
+	r.evs = append(r.evs, ev.VIP+" "+string(ev.From)+">"+string(ev.To))
+	r.mu.Unlock()
+}
+
+func (r *vipEvents) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.evs)
+}
+
+// A VIP a reload removes ends with a transition to "removed", so the event
+// stream and metrics see it go, not only the log.
+func TestLoopReloadRemovingAVIPIsAnEvent(t *testing.T) {
+	cfg := fakeConfig()
+	cfg.VIPs = append(cfg.VIPs, config.VIP{Name: "api", Prefixes: []netip.Prefix{vip4b}, Checks: []string{"web"}, Require: 1})
+	log := newCallLog()
+	obs := &vipEvents{}
+	a := New(cfg, newFakeSpeaker(log), bgptest.DiscardLogger, Options{RetryInterval: 5 * time.Millisecond, Observer: obs})
+	run(t, a)
+	a.CheckChanged(checkEvent("web", health.StatusUp))
+	bgptest.Eventually(t, wait, func() bool { return len(a.Snapshot().Announced) == 2 }, "both VIPs announced", nil)
+	if err := a.Reload(context.Background(), fakeConfig()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"web none>down", "api none>down", "web down>up", "api down>up", "api up>removed"}
+	if got := obs.list(); !slices.Equal(got, want) {
+		t.Errorf("VIP events = %q, want %q", got, want)
+	}
 }

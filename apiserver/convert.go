@@ -25,6 +25,7 @@ var vipStates = map[routes.State]pb.VIPState{
 	"draining": pb.VIPState_VIP_STATE_DRAINING,
 	"disabled": pb.VIPState_VIP_STATE_DISABLED,
 	"held":     pb.VIPState_VIP_STATE_HELD,
+	"removed":  pb.VIPState_VIP_STATE_REMOVED,
 }
 
 // vipState maps a routes.State; one this API does not know (and "none")

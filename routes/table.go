@@ -28,7 +28,11 @@ const (
 	StateDisabled State = "disabled" // drained: withdrawn by an operator, a maintenance file or shutdown
 )
 
-// States lists every state, for metrics.
+// StateRemoved is not a state a VIP is in but where it goes when a reload
+// removes it from the configuration: only transitions (events) name it.
+const StateRemoved State = "removed"
+
+// States lists every state a VIP can be in, for metrics.
 var States = []State{StateUp, StateDegraded, StateDown, StateHeld, StateDraining, StateDisabled}
 
 // Announced reports whether a VIP in state s is announced.

@@ -45,6 +45,9 @@ const (
 	VIPState_VIP_STATE_DISABLED VIPState = 5
 	// Flapping: held withdrawn (or degraded) for the hold-down time.
 	VIPState_VIP_STATE_HELD VIPState = 6
+	// No longer configured: a reload removed the VIP (only in a transition's
+	// "to"; its routes are withdrawn).
+	VIPState_VIP_STATE_REMOVED VIPState = 7
 )
 
 // Enum value maps for VIPState.
@@ -57,6 +60,7 @@ var (
 		4: "VIP_STATE_DRAINING",
 		5: "VIP_STATE_DISABLED",
 		6: "VIP_STATE_HELD",
+		7: "VIP_STATE_REMOVED",
 	}
 	VIPState_value = map[string]int32{
 		"VIP_STATE_UNSPECIFIED": 0,
@@ -66,6 +70,7 @@ var (
 		"VIP_STATE_DRAINING":    4,
 		"VIP_STATE_DISABLED":    5,
 		"VIP_STATE_HELD":        6,
+		"VIP_STATE_REMOVED":     7,
 	}
 )
 
@@ -1892,7 +1897,7 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x10\n" +
 	"\x03asn\x18\x02 \x01(\rR\x03asn\x12*\n" +
 	"\x04from\x18\x03 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x04from\x12&\n" +
-	"\x02to\x18\x04 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x02to*\xa7\x01\n" +
+	"\x02to\x18\x04 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x02to*\xbe\x01\n" +
 	"\bVIPState\x12\x19\n" +
 	"\x15VIP_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fVIP_STATE_UP\x10\x01\x12\x16\n" +
@@ -1900,7 +1905,8 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x0eVIP_STATE_DOWN\x10\x03\x12\x16\n" +
 	"\x12VIP_STATE_DRAINING\x10\x04\x12\x16\n" +
 	"\x12VIP_STATE_DISABLED\x10\x05\x12\x12\n" +
-	"\x0eVIP_STATE_HELD\x10\x06*q\n" +
+	"\x0eVIP_STATE_HELD\x10\x06\x12\x15\n" +
+	"\x11VIP_STATE_REMOVED\x10\a*q\n" +
 	"\vCheckStatus\x12\x1c\n" +
 	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CHECK_STATUS_UNKNOWN\x10\x01\x12\x13\n" +
