@@ -90,6 +90,16 @@ func (m *Metrics) VIPChanged(ev announcer.VIPEvent) {
 	m.vipTransitions.WithLabelValues(ev.VIP, string(ev.To)).Inc()
 }
 
+// PeersConfigured starts the per-session counters of the configured peers
+// at 0, so a session that never came up still has its series (a rate or
+// an alert on it sees 0, not nothing). Call it at start and after each
+// reload.
+func (m *Metrics) PeersConfigured(cfg *config.Config) {
+	for _, p := range cfg.BGP.Peers {
+		m.peerEstablished.WithLabelValues(p.Address.String())
+	}
+}
+
 // PeerChanged counts sessions reaching Established.
 func (m *Metrics) PeerChanged(ev announcer.PeerEvent) {
 	if ev.Established() {

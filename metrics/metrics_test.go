@@ -157,3 +157,17 @@ anycastd_vip_last_transition_timestamp_seconds{vip="web"} 1700000000.5
 		t.Errorf("series with a zero Since = %d (err %v), want 0", n, err)
 	}
 }
+
+// A configured session that never came up still has its counter, at 0.
+func TestPeerCounterStartsAtZero(t *testing.T) {
+	reg, m, _ := fixture(t)
+	m.PeersConfigured(&config.Config{BGP: config.BGP{Peers: []config.Peer{{Address: peer}}}})
+	want := `
+# HELP anycastd_peer_established_transitions_total Times the BGP session reached Established.
+# TYPE anycastd_peer_established_transitions_total counter
+anycastd_peer_established_transitions_total{peer="` + peer.String() + `"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "anycastd_peer_established_transitions_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -98,6 +98,7 @@ func New(o Options) (*Daemon, error) {
 		Peers:    d.speaker.Peers,
 	})
 	ev.metrics = d.metrics
+	d.metrics.PeersConfigured(cfg)
 	d.metrics.ConfigLoaded(true, time.Now())
 	if cfg.Metrics.GoBGPCollector {
 		d.reg.MustRegister(d.speaker.Collector())
@@ -274,6 +275,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		return annErr
 	}
 	started, stopped, restarted := d.checks.Update(newCfg.Checks)
+	d.metrics.PeersConfigured(newCfg)
 	d.metrics.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "file", path, "checks_started", started, "checks_stopped", stopped,
 		"checks_restarted", restarted)
