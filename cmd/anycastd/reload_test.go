@@ -31,12 +31,16 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cmd.Process.Signal(syscall.SIGHUP)
-	bgptest.Eventually(t, wait, func() bool { return strings.Contains(d.logs.String(), "reload refused") }, "reload refused in the log", nil)
-	for _, want := range []string{`unknown key \"vip.bogus\"`, `name: \"web\" is already used`} {
-		if !strings.Contains(d.logs.String(), want) {
-			t.Errorf("log lacks %s", want)
+	// One log line per problem, each with its line.
+	wantLogs := []string{"reload refused", `problem="unknown key \"vip.bogus\"`, `problem="vip \"web\": name: \"web\" is already used`}
+	bgptest.Eventually(t, wait, func() bool {
+		for _, want := range wantLogs {
+			if !strings.Contains(d.logs.String(), want) {
+				return false
+			}
 		}
-	}
+		return true
+	}, "the refusal and each problem in the log", func() string { return d.logs.String() })
 	_, after, up := r.PeerState(t, edgeAddr)
 	if after != updates || !up.Equal(uptime) || !hasVIPs(t, r)() {
 		t.Fatalf("a refused reload changed something: %d UPDATEs, session since %v (was %v)", after-updates, up, uptime)

@@ -120,6 +120,7 @@ func (d *Daemon) Start() error {
 	cfg := d.o.Config
 	d.log.Info("anycastd starting", "version", d.o.Version, "asn", cfg.BGP.ASN,
 		"router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers), "vips", len(cfg.VIPs), "checks", len(cfg.Checks))
+	raiseOpenFiles(d.log) // before the API sizes its connection caps
 	if d.host != nil {
 		// Whatever the way out, what anycastd added goes (a no-op once the
 		// announcer has closed it after withdrawing the routes).
@@ -219,8 +220,13 @@ func (d *Daemon) startAPI(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	lim := srv.Limits()
 	for _, a := range l.Addrs() {
-		d.log.Info("serving the API", "addr", a.Network()+"://"+a.String())
+		maxConns := lim.TCPConns // shared by the TCP listeners
+		if a.Network() == "unix" {
+			maxConns = lim.UnixConns
+		}
+		d.log.Info("serving the API", "addr", a.Network()+"://"+a.String(), "max_conns", maxConns)
 	}
 	d.stops = append(d.stops, l.Stop)
 	return nil
@@ -249,7 +255,17 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	newCfg, err := config.Load(path)
 	if err != nil {
 		d.metrics.ConfigLoaded(false, time.Now())
-		d.log.Error("reload refused: the configuration has errors; the running one stays", "file", path, "err", err)
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			// One line per problem: readable in a text log too.
+			d.log.Error("reload refused: the configuration has errors; the running one stays", "file", path,
+				"problems", len(cerr.Problems))
+			for _, p := range cerr.Problems {
+				d.log.Error("configuration problem", "file", path, "line", p.Line, "problem", p.String())
+			}
+		} else {
+			d.log.Error("reload refused: the configuration cannot be read; the running one stays", "file", path, "err", err)
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	diff := config.Compare(d.ann.Snapshot().Config, newCfg)
