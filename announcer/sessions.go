@@ -14,7 +14,7 @@ import (
 // IPv4 VIPs (without next_hop_ipv4) to a router that did not negotiate the
 // extended next hop capability.
 const errNoExtendedNextHop = "the router did not negotiate the extended next hop capability (RFC 8950 §3) for ipv4: " +
-	"this node's IPv4 routes on this IPv6 session carry an IPv6 next hop, which the router cannot use and treats as withdrawn; " +
+	"this node's IPv4 routes on this IPv6 session carry an IPv6 next hop, which such a router may not use (BIRD treats them as withdrawn; FRR 8.4 installs them anyway); " +
 	"enable it on the router (BIRD: ipv4 { extended next hop on; }; FRR: neighbor X capability extended-nexthop) or set next_hop_ipv4"
 
 // sessionProblem returns why an established session with p cannot carry
