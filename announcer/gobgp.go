@@ -70,7 +70,7 @@ func (g *GoBGP) OnPeerState(f func(PeerEvent)) { g.onPeer = f }
 // to it too, at anycastd's levels (logger.go: GoBGP's Info is debug).
 func NewGoBGP(logger *slog.Logger) *GoBGP {
 	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path), sessionsFor: make(map[string]*api.Peer)}
-	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent), nil))
+	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent, g.notificationReceived), nil))
 	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
 	return g

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,7 @@ type sessionState struct {
 	lastDown map[netip.Addr]string // why each session last went down or was refused
 	warned   map[netip.Addr]string // the refusal last logged at warn, until the session comes up
 	exceeded map[netip.Addr]uint64 // times closed for exceeding max_received_prefixes
+	heard    map[netip.Addr]string // the message of the last NOTIFICATION received, until its state event
 	restarts map[netip.Addr]*time.Timer
 	stopped  bool
 }
@@ -37,6 +40,7 @@ func (s *sessionState) init() {
 		s.wasUp = make(map[netip.Addr]bool)
 		s.warned = make(map[netip.Addr]string)
 		s.exceeded = make(map[netip.Addr]uint64)
+		s.heard = make(map[netip.Addr]string)
 		s.restarts = make(map[netip.Addr]*time.Timer)
 	}
 }
@@ -88,6 +92,9 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 			reason := ""
 			if isDownReason(ps.DisconnectReason) {
 				reason = explainReason(prev, ps.DisconnectMessage)
+			}
+			if strings.HasPrefix(reason, "notification-received ") {
+				reason += g.takeMessage(addr)
 			}
 			limited := ps.AdminState == api.PeerState_ADMIN_STATE_PFX_CT && !st.Established()
 			if limited {
@@ -235,6 +242,41 @@ func (g *GoBGP) notificationSent(peer string, code, subcode uint8) {
 		reason = invalidWhileOpening // sessions.go
 	}
 	g.refused(addr, reason)
+}
+
+// notificationReceived is told of every NOTIFICATION GoBGP receives (from
+// its log handler, on the session's FSM goroutine, before the state event
+// that follows it), with the router's message if it sent one (RFC 9003
+// Administrative Shutdown or Reset, e.g. BIRD's `disable peer "text"`).
+// GoBGP's state event names only the codes; takeMessage adds the message.
+func (g *GoBGP) notificationReceived(peer string, _, _ uint8, message string) {
+	addr, err := netip.ParseAddr(peer)
+	if err != nil {
+		return
+	}
+	g.sessions.mu.Lock()
+	defer g.sessions.mu.Unlock()
+	g.sessions.init()
+	if message == "" {
+		delete(g.sessions.heard, addr)
+		return
+	}
+	g.sessions.heard[addr] = message
+}
+
+// takeMessage returns the message of the NOTIFICATION last received from
+// addr, quoted (control characters escaped) after ": ", or "" if it had
+// none; and forgets it.
+func (g *GoBGP) takeMessage(addr netip.Addr) string {
+	g.sessions.mu.Lock()
+	defer g.sessions.mu.Unlock()
+	g.sessions.init()
+	m, ok := g.sessions.heard[addr]
+	delete(g.sessions.heard, addr)
+	if !ok {
+		return ""
+	}
+	return ": " + strconv.Quote(m)
 }
 
 // refused records and logs a session refused during the OPEN exchange: at

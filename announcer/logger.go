@@ -25,6 +25,11 @@ type gobgpHandler struct {
 	// notification" line): GoBGP reports a session refused during the
 	// OPEN exchange in no other way. It must not block.
 	sent func(peer string, code, subcode uint8)
+	// received is told of every NOTIFICATION GoBGP receives (its
+	// "received notification" line), with the message of an RFC 9003
+	// Administrative Shutdown or Reset ("" if none): GoBGP's session
+	// events carry only the codes. It must not block.
+	received func(peer string, code, subcode uint8, message string)
 }
 
 // demoted lists GoBGP warnings that say nothing an operator can act on.
@@ -38,8 +43,11 @@ var demoted = map[string]bool{
 	"cannot set TTL (255) for TCPListener": true,
 }
 
-func newGoBGPLogger(l *slog.Logger, sent func(peer string, code, subcode uint8)) *slog.Logger {
-	return slog.New(gobgpHandler{inner: l.Handler(), sent: sent})
+// newGoBGPLogger returns the logger GoBGP logs through (see gobgpHandler);
+// sent and received are told of the NOTIFICATIONs it sends and receives.
+func newGoBGPLogger(l *slog.Logger, sent func(peer string, code, subcode uint8),
+	received func(peer string, code, subcode uint8, message string)) *slog.Logger {
+	return slog.New(gobgpHandler{inner: l.Handler(), sent: sent, received: received})
 }
 
 func gobgpLevel(l slog.Level) slog.Level {
@@ -53,8 +61,8 @@ func gobgpLevel(l slog.Level) slog.Level {
 }
 
 func (h gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	if l == slog.LevelInfo && h.sent != nil && h.peer != "" {
-		return true // Handle looks for "sent notification", an Info line
+	if l == slog.LevelInfo && (h.sent != nil || h.received != nil) && h.peer != "" {
+		return true // Handle looks for "sent/received notification", Info lines
 	}
 	if l >= slog.LevelWarn {
 		// A demoted warning is decided in Handle; Enabled cannot see it.
@@ -76,6 +84,22 @@ func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 		h.sent(h.peer, uint8(code), uint8(sub))
+	}
+	if r.Message == "received notification" && h.received != nil && h.peer != "" {
+		var code, sub int64
+		var message string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "Code":
+				code = a.Value.Int64()
+			case "Subcode":
+				sub = a.Value.Int64()
+			case "Communicated-Reason":
+				message = a.Value.String()
+			}
+			return true
+		})
+		h.received(h.peer, uint8(code), uint8(sub), message)
 	}
 	level := gobgpLevel(r.Level)
 	if r.Level >= slog.LevelWarn && r.Level < slog.LevelError && demoted[r.Message] {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -56,7 +57,10 @@ type Listeners struct {
 // directory created, a stale socket file replaced, mode 0660, group
 // c.Group) and TCP listeners (c.Listen if host:port, and c.TCPListen),
 // with TLS if configured. Every listener also serves gRPC server
-// reflection and grpc.health.v1.
+// reflection and grpc.health.v1. What clients may hold is bounded as the
+// server's Limits say: the unix socket and the TCP listeners each have a
+// connection cap (TCP also per source address); connections over it are
+// closed at once and logged at most every 10 s.
 func (s *Server) Listen(c config.API) (*Listeners, error) {
 	l := &Listeners{srv: s, health: health.NewServer()}
 	network, addr := c.Network()
@@ -67,7 +71,8 @@ func (s *Server) Listen(c config.API) (*Listeners, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.serve(ln, grpc.NewServer())
+		lim := newConnLimiter("unix", s.limits.UnixConns, 0, s.o.Logger)
+		l.serve(&limitListener{Listener: ln, lim: lim}, grpc.NewServer(serverOptions(false)...))
 	case "tcp":
 		tcpAddrs = append(tcpAddrs, addr)
 	}
@@ -80,19 +85,19 @@ func (s *Server) Listen(c config.API) (*Listeners, error) {
 			l.Stop()
 			return nil, err
 		}
+		lim := newConnLimiter("tcp", s.limits.TCPConns, s.limits.TCPConnsPerSource, s.o.Logger)
 		for _, a := range tcpAddrs {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
 				l.Stop()
 				return nil, fmt.Errorf("API: %w", err)
 			}
-			opts := []grpc.ServerOption{
-				grpc.ChainUnaryInterceptor(unaryGuard), grpc.ChainStreamInterceptor(streamGuard),
-			}
+			opts := append(serverOptions(true),
+				grpc.ChainUnaryInterceptor(unaryGuard), grpc.ChainStreamInterceptor(streamGuard))
 			if creds != nil {
 				opts = append(opts, grpc.Creds(creds))
 			}
-			l.serve(ln, grpc.NewServer(opts...))
+			l.serve(&limitListener{Listener: ln, lim: lim}, grpc.NewServer(opts...))
 		}
 	}
 	l.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -141,7 +146,9 @@ func (l *Listeners) Stop() {
 
 // listenUnix listens on the socket at path with SocketMode, owned by group
 // if set. The directory is created if missing; a socket file nobody listens
-// on any more (left by a crash) is replaced, one that answers is not.
+// on any more (left by a crash: connecting is refused) is replaced, any
+// other is not: one that answers, one whose listener is too busy to take
+// the connection (its accept queue full), one we may not connect to.
 func listenUnix(path, group string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("API socket directory: %w", err)
@@ -150,9 +157,15 @@ func listenUnix(path, group string) (net.Listener, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("API socket %s: the file exists and is not a socket", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		switch {
+		case err == nil:
 			c.Close()
 			return nil, fmt.Errorf("API socket %s: another process is listening on it (is anycastd already running?)", path)
+		case errors.Is(err, syscall.EAGAIN) || errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("API socket %s: another process is listening on it but too busy to accept (is anycastd already running?): %w", path, err)
+		case !errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("API socket %s: cannot tell whether it is stale, so it stays: %w", path, err)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("API socket %s: removing the stale socket: %w", path, err)

@@ -55,14 +55,18 @@ type Options struct {
 	// restart time the routers keep the routes for; an error refuses it
 	// (FAILED_PRECONDITION). nil: Restart answers UNIMPLEMENTED.
 	Restart func() (time.Duration, error)
-	Logger  *slog.Logger // nil: discard
+	// Limits bound what clients may hold (zero fields: the defaults, the
+	// connection caps fitted to RLIMIT_NOFILE as New finds it).
+	Limits Limits
+	Logger *slog.Logger // nil: discard
 }
 
 // Server implements pb.AnycastdServiceServer.
 type Server struct {
 	pb.UnimplementedAnycastdServiceServer
-	o    Options
-	done chan struct{} // closed on Stop: open event streams end
+	o      Options
+	limits Limits        // o.Limits with the defaults filled in
+	done   chan struct{} // closed on Stop: open event streams end
 }
 
 // New returns a Server over the parts in o.
@@ -76,8 +80,12 @@ func New(o Options) *Server {
 	if o.Hub == nil {
 		o.Hub = NewHub(0)
 	}
-	return &Server{o: o, done: make(chan struct{})}
+	return &Server{o: o, limits: o.Limits.withDefaults(openFilesLimit()), done: make(chan struct{})}
 }
+
+// Limits returns the limits in force: Options.Limits with the defaults
+// filled in.
+func (s *Server) Limits() Limits { return s.limits }
 
 var _ pb.AnycastdServiceServer = (*Server)(nil)
 
@@ -329,11 +337,13 @@ func (s *Server) ListRoutes(ctx context.Context, req *pb.ListRoutesRequest) (*pb
 	return resp, nil
 }
 
-// WatchEvents implements pb.AnycastdServiceServer.
+// WatchEvents implements pb.AnycastdServiceServer. A watcher that does not
+// read is cut off: when the hub's buffer for it is full, or when one Send
+// waits longer than Limits.SendTimeout.
 func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.AnycastdService_WatchEventsServer) error {
 	if !req.Follow {
 		for _, ev := range s.o.Hub.Events(req.AfterSeq) {
-			if err := stream.Send(&pb.WatchEventsResponse{Event: ev}); err != nil {
+			if err := s.send(stream, ev); err != nil {
 				return err
 			}
 		}
@@ -342,7 +352,7 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.AnycastdServi
 	history, events, cancel := s.o.Hub.Subscribe(req.AfterSeq)
 	defer cancel()
 	for _, ev := range history {
-		if err := stream.Send(&pb.WatchEventsResponse{Event: ev}); err != nil {
+		if err := s.send(stream, ev); err != nil {
 			return err
 		}
 	}
@@ -356,10 +366,27 @@ func (s *Server) WatchEvents(req *pb.WatchEventsRequest, stream pb.AnycastdServi
 			if !ok {
 				return status.Error(codes.ResourceExhausted, "event stream fell behind; watch again with after_seq to resume")
 			}
-			if err := stream.Send(&pb.WatchEventsResponse{Event: ev}); err != nil {
+			if err := s.send(stream, ev); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// send sends ev, waiting at most Limits.SendTimeout for the client to take
+// it. On the timeout the handler returns, which ends the stream and with
+// it the Send still waiting.
+func (s *Server) send(stream pb.AnycastdService_WatchEventsServer, ev *pb.Event) error {
+	done := make(chan error, 1)
+	go func() { done <- stream.Send(&pb.WatchEventsResponse{Event: ev}) }()
+	t := time.NewTimer(s.limits.SendTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return status.Errorf(codes.ResourceExhausted,
+			"the client took no event for %s; watch again with after_seq to resume", s.limits.SendTimeout)
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -98,27 +99,33 @@ func (c *collector) err() error {
 type scope struct {
 	c    *collector
 	path string   // display path, e.g. `vip "web"`
-	key  string   // line index key, e.g. "vip[1]"
+	node *node    // in the lineIndex
 	hdr  position // of the header
 }
 
-// posOf returns the position of key (which may carry an element index, as in
-// "prefixes[2]"), falling back to the key without index and to the header.
+// posOf returns the position of key, a key of the table that may carry
+// element indexes, as in "prefixes[2]": that of the element, else of the
+// key, else of the header.
 func (s scope) posOf(key string) position {
-	if key == "" {
+	name, idx, _ := strings.Cut(key, "[")
+	n := s.node.key(name)
+	at := n.pos()
+	if key == "" || at.line == 0 {
 		return s.hdr
 	}
-	k := key
-	for {
-		if at := s.c.lines.get(join(s.key, k)); at.line > 0 {
-			return at
+	for idx != "" {
+		d, rest, _ := strings.Cut(idx, "]")
+		i, err := strconv.Atoi(d)
+		if err != nil {
+			break
 		}
-		i := strings.LastIndexByte(k, '[')
-		if i <= 0 {
-			return s.hdr
+		if n = n.elem(i); n.pos().line == 0 {
+			break
 		}
-		k = k[:i]
+		at = n.pos()
+		idx = strings.TrimPrefix(rest, "[")
 	}
+	return at
 }
 
 // at reports a problem at the line of key (or of the header if key is "").

@@ -25,6 +25,26 @@ vip "web": hold_down: 0s must be positive (line 28)
 vip "dns": on_failure: "pull" is not one of withdraw, degrade (line 34)
 vip "dns".degraded: prepend: 11 is out of range 0..10 (line 37)
 vip "dns".degraded: min_passing: 2 must be below require (2): it is the lower threshold for a degraded announcement (line 38)`},
+	{"invalid-addresses.toml", `bgp.peer "198.18.1.1": next_hop_ipv4: 0.0.0.0 is the unspecified address, not a usable next hop (line 8)
+bgp.peer "2001:db8::1": next_hop_ipv6: :: is the unspecified address, not a usable next hop (line 13)
+bgp.peer "198.18.2.1": next_hop_ipv4: 224.0.0.5 is multicast, not a usable next hop (line 18)
+bgp.peer "255.255.255.255": address: 255.255.255.255 is the broadcast address, not a unicast address (line 21)
+bgp.peer "fe80::1": address: fe80::1 is link-local: add the interface it is on, e.g. "fe80::1%eth0" (line 25)
+bgp.peer "2001:db8::2": next_hop_ipv6: ff02::1 is multicast, not a usable next hop (line 31)
+vip "web": prefixes: "0.0.0.0/32" is the unspecified address: it cannot be a VIP (line 45)
+vip "web": prefixes: "::/128" is the unspecified address: it cannot be a VIP (line 45)
+vip "web": prefixes: "224.0.0.1/32" is multicast: it cannot be a VIP (line 45)
+vip "web": prefixes: "ff02::1/128" is multicast: it cannot be a VIP (line 45)
+vip "web": prefixes: "255.255.255.255/32" is the broadcast address: it cannot be a VIP (line 45)
+vip "web": prefixes: "127.0.0.1/32" is loopback: it cannot be a VIP (line 45)
+vip "web": prefixes: "::1/128" is loopback: it cannot be a VIP (line 45)
+vip "web": prefixes: "169.254.1.1/32" is link-local: it cannot be a VIP (line 45)
+vip "web": prefixes: "fe80::2/128" is link-local: it cannot be a VIP (line 45)
+vip "web": prefixes: "198.18.1.1/32" is the address of bgp.peer "198.18.1.1" on line 5 (line 45)
+vip "web": prefixes: "2001:db8::1/128" is the address of bgp.peer "2001:db8::1" on line 10 (line 45)
+vip "default": prefixes: "0.0.0.0/0" is a default route; set allow_default_route = true to announce it (line 50)
+vip "default": prefixes: "::/0" is a default route; set allow_default_route = true to announce it (line 50)
+vip "default": prefixes: "224.0.0.0/4" is multicast: it cannot be a VIP (line 50)`},
 	{"invalid-check-type.toml", `check "web": type "icmp" is not one of tcp, http, https, dns, grpc, exec, process, listen, ttl (line 11)
 check "db": type is required (line 13)`},
 	{"invalid-check-timing.toml", `check "a": fast_interval 2s must not be above interval 1s (line 14)
@@ -208,7 +228,8 @@ log: level: "trace" is not one of debug, info, warn, error (line 20)`},
 log: expected a table, got array (line 2)
 check[2]: expected a table, got integer 2 (line 3)
 vip: expected an array of tables ([[vip]]), got table (line 5)`},
-	{"invalid-syntax.toml", `syntax error: expected end of table array name delimiter ']', but got '\n' instead (line 6)`},
+	{"invalid-syntax.toml", `syntax error: expected end of table array name delimiter ']', but got '\n' instead (line 5)`},
+	{"invalid-syntax-eol.toml", `syntax error: expected '.' or ']' to end table name, but got '\n' instead (line 11)`},
 	{"invalid-timeout-interval.toml", `check "web": timeout 2s must be below interval 1s (line 14)
 check "fast": interval: 5ms is below the minimum of 10ms (line 20)
 check "fast": timeout: must be positive, got 0s (line 21)

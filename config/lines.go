@@ -8,11 +8,14 @@ import (
 
 // BurntSushi/toml does not export the positions of keys, so lineIndex is built
 // by a small scanner over the source. It is only run on documents the TOML
-// parser accepted, but it never panics or loops on any input.
+// parser accepted (and checkLimits before it), but it never panics or loops
+// on any input.
 //
-// Paths are the keys' pieces joined with ".", where every array element
-// (array of tables, or value in an array) carries its 0-based index:
-// "bgp.peer[1].address", "vip[0]", "vip[0].prefixes[2]".
+// The index is a tree mirroring the document: a node per key, table and
+// array element (array of tables, or value in an array), each holding only
+// its own name, so that it costs memory in proportion to the document,
+// however deep or long its keys. A [[header]] reaches into the last element
+// of its array of tables, as in TOML.
 
 // position is where a key, header or array element starts: its 1-based
 // line (0 if unknown) and byte offset.
@@ -20,32 +23,89 @@ type position struct {
 	line, off int
 }
 
-// lineIndex maps paths to where they are defined.
-type lineIndex struct {
-	lines map[string]position
+// node is a key, table or array element of the document. The methods of a
+// nil *node return nothing, so lookups chain.
+type node struct {
+	at    position
+	keys  map[string]*node
+	elems []*node
+	aot   bool // an array of tables: headers reach into its last element
 }
 
-// get returns the position of path, the zero position if unknown.
-func (x *lineIndex) get(path string) position {
-	if x == nil {
+// pos returns where n starts, the zero position for nil.
+func (n *node) pos() position {
+	if n == nil {
 		return position{}
 	}
-	return x.lines[path]
+	return n.at
+}
+
+// key returns the child named k, nil if none.
+func (n *node) key(k string) *node {
+	if n == nil {
+		return nil
+	}
+	return n.keys[k]
+}
+
+// elem returns element i (0-based), nil if none.
+func (n *node) elem(i int) *node {
+	if n == nil || i < 0 || i >= len(n.elems) {
+		return nil
+	}
+	return n.elems[i]
+}
+
+// child returns the child named k, created at at if new: a key keeps the
+// position of its first mention.
+func (n *node) child(k string, at position) *node {
+	if c, ok := n.keys[k]; ok {
+		return c
+	}
+	if n.keys == nil {
+		n.keys = map[string]*node{}
+	}
+	c := &node{at: at}
+	n.keys[k] = c
+	return c
+}
+
+// element returns element i, created at at if new.
+func (n *node) element(i int, at position) *node {
+	if i < len(n.elems) {
+		return n.elems[i]
+	}
+	e := &node{at: at}
+	n.elems = append(n.elems, e)
+	return e
+}
+
+// last returns the last element of an array of tables, else n itself.
+func (n *node) last() *node {
+	if n.aot && len(n.elems) > 0 {
+		return n.elems[len(n.elems)-1]
+	}
+	return n
+}
+
+// lineIndex locates the keys of a document.
+type lineIndex struct {
+	root *node
 }
 
 func scanLines(src []byte) *lineIndex {
-	s := &lineScanner{src: src, line: 1, lines: map[string]position{}, aot: map[string]int{}}
+	root := &node{at: position{}}
+	s := &lineScanner{src: src, line: 1, root: root, ctx: root}
 	s.run()
-	return &lineIndex{lines: s.lines}
+	return &lineIndex{root: root}
 }
 
 type lineScanner struct {
-	src   []byte
-	pos   int
-	line  int
-	ctx   string              // path of the current table
-	lines map[string]position // result
-	aot   map[string]int      // path of an array of tables → index of its last element
+	src  []byte
+	pos  int
+	line int
+	root *node
+	ctx  *node // the current table
 }
 
 func (s *lineScanner) run() {
@@ -89,12 +149,6 @@ func (s *lineScanner) advance() {
 	s.pos++
 }
 
-func (s *lineScanner) set(path string, at position) {
-	if _, ok := s.lines[path]; !ok {
-		s.lines[path] = at
-	}
-}
-
 func (s *lineScanner) here() position { return position{s.line, s.pos} }
 
 // skipSpace skips blanks; with newlines, also line ends and comments.
@@ -121,19 +175,6 @@ func (s *lineScanner) skipSpace(newlines bool) {
 	}
 }
 
-// resolve turns key pieces into a path, indexing arrays of tables by their
-// current (last) element.
-func (s *lineScanner) resolve(pieces []string) string {
-	cur := ""
-	for _, p := range pieces {
-		cur = join(cur, p)
-		if i, ok := s.aot[cur]; ok {
-			cur += "[" + strconv.Itoa(i) + "]"
-		}
-	}
-	return cur
-}
-
 // header scans [table] or [[array.of.tables]].
 func (s *lineScanner) header() {
 	at := s.here()
@@ -150,24 +191,18 @@ func (s *lineScanner) header() {
 		return
 	}
 	// Implicitly created parents get the line of their first mention.
-	for i := 1; i < len(pieces); i++ {
-		s.set(s.resolve(pieces[:i]), at)
+	n := s.root
+	for _, p := range pieces[:len(pieces)-1] {
+		n = n.child(p, at).last()
 	}
-	var path string
+	t := n.child(pieces[len(pieces)-1], at)
 	if array {
-		base := join(s.resolve(pieces[:len(pieces)-1]), pieces[len(pieces)-1])
-		i := 0
-		if last, ok := s.aot[base]; ok {
-			i = last + 1
-		}
-		s.aot[base] = i
-		s.set(base, at)
-		path = base + "[" + strconv.Itoa(i) + "]"
+		t.aot = true
+		t = t.element(len(t.elems), at)
 	} else {
-		path = s.resolve(pieces)
+		t = t.last()
 	}
-	s.set(path, at)
-	s.ctx = path
+	s.ctx = t
 }
 
 // keyValue scans `key = value` in the current table.
@@ -175,17 +210,16 @@ func (s *lineScanner) keyValue() {
 	s.pair(s.ctx)
 }
 
-// pair scans `key = value` under path parent.
-func (s *lineScanner) pair(parent string) {
+// pair scans `key = value` under parent.
+func (s *lineScanner) pair(parent *node) {
 	at := s.here()
 	pieces := s.keyPieces()
 	if len(pieces) == 0 {
 		return
 	}
-	path := parent
+	n := parent
 	for _, p := range pieces {
-		path = join(path, p)
-		s.set(path, at)
+		n = n.child(p, at)
 	}
 	s.skipSpace(false)
 	if s.peek(0) != '=' {
@@ -193,7 +227,7 @@ func (s *lineScanner) pair(parent string) {
 	}
 	s.advance()
 	s.skipSpace(false)
-	s.value(path)
+	s.value(n)
 }
 
 // keyPieces scans a possibly dotted, possibly quoted key.
@@ -226,7 +260,7 @@ func (s *lineScanner) keyPieces() []string {
 }
 
 // value scans one value; arrays and inline tables record their elements.
-func (s *lineScanner) value(path string) {
+func (s *lineScanner) value(n *node) {
 	switch s.peek(0) {
 	case '"', '\'':
 		s.str()
@@ -246,10 +280,8 @@ func (s *lineScanner) value(path string) {
 				s.advance()
 				continue
 			}
-			elem := path + "[" + strconv.Itoa(i) + "]"
-			s.set(elem, s.here())
 			start := s.pos
-			s.value(elem)
+			s.value(n.element(i, s.here()))
 			if s.pos == start {
 				s.advance()
 			}
@@ -272,7 +304,7 @@ func (s *lineScanner) value(path string) {
 				continue
 			}
 			start := s.pos
-			s.pair(path)
+			s.pair(n)
 			if s.pos == start {
 				s.advance()
 			}

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,39 +80,53 @@ z = 3
 	}
 	idx := scanLines([]byte(src))
 	got := map[string]int{}
-	for k, at := range idx.lines {
-		got[k] = at.line
-	}
+	walkIndex(idx.root, "", func(p string, at position) { got[p] = at.line })
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("scanLines mismatch (-want +got):\n%s", diff)
 	}
 }
 
-// tomlPaths calls fn with the lineIndex path of every key, table and array
-// element in the decoded document m.
-func tomlPaths(m map[string]any, prefix string, fn func(string)) {
-	for k, v := range m {
+// walkIndex calls fn with the path and position of every node under n:
+// keys joined with ".", elements as "[i]".
+func walkIndex(n *node, prefix string, fn func(string, position)) {
+	for k, c := range n.keys {
 		p := join(prefix, k)
-		fn(p)
-		tomlValuePaths(v, p, fn)
+		fn(p, c.at)
+		walkIndex(c, p, fn)
+	}
+	for i, e := range n.elems {
+		p := prefix + "[" + strconv.Itoa(i) + "]"
+		fn(p, e.at)
+		walkIndex(e, p, fn)
 	}
 }
 
-func tomlValuePaths(v any, p string, fn func(string)) {
+// tomlPaths calls fn with the path of every key, table and array element in
+// the decoded document m, and its node in the index (nil if missing).
+func tomlPaths(m map[string]any, prefix string, n *node, fn func(string, *node)) {
+	for k, v := range m {
+		p := join(prefix, k)
+		c := n.key(k)
+		fn(p, c)
+		tomlValuePaths(v, p, c, fn)
+	}
+}
+
+func tomlValuePaths(v any, p string, n *node, fn func(string, *node)) {
 	switch v := v.(type) {
 	case map[string]any:
-		tomlPaths(v, p, fn)
+		tomlPaths(v, p, n, fn)
 	case []map[string]any:
 		for i, e := range v {
 			ep := p + "[" + strconv.Itoa(i) + "]"
-			fn(ep)
-			tomlPaths(e, ep, fn)
+			fn(ep, n.elem(i))
+			tomlPaths(e, ep, n.elem(i), fn)
 		}
 	case []any:
 		for i, e := range v {
 			ep := p + "[" + strconv.Itoa(i) + "]"
-			fn(ep)
-			tomlValuePaths(e, ep, fn)
+			fn(ep, n.elem(i))
+			tomlValuePaths(e, ep, n.elem(i), fn)
 		}
 	}
 }
@@ -135,14 +150,38 @@ func FuzzScanLines(f *testing.F) {
 		}
 		idx := scanLines(data)
 		lines := strings.Count(string(data), "\n") + 1
-		tomlPaths(m, "", func(p string) {
-			at, ok := idx.lines[p]
-			if !ok {
-				t.Fatalf("no line for %q; index: %v", p, idx.lines)
+		tomlPaths(m, "", idx.root, func(p string, n *node) {
+			if n == nil {
+				t.Fatalf("no line for %q", p)
 			}
-			if at.line < 1 || at.line > lines {
+			if at := n.at; at.line < 1 || at.line > lines {
 				t.Fatalf("line %d for %q, the document has %d lines", at.line, p, lines)
 			}
 		})
 	})
+}
+
+// The index costs memory in proportion to the document, however long or deep
+// its keys (it used to hold every element's full path: a long key with many
+// elements, or a header of many parts, cost gigabytes).
+func TestScanLinesLinear(t *testing.T) {
+	long := strings.Repeat("k", 64<<10)
+	srcs := map[string]string{
+		"long key, many elements": long + " = [" + strings.Repeat("0,", 64<<10) + "]\n",
+		"header of many parts":    "[" + strings.TrimSuffix(strings.Repeat("p.", 10000), ".") + "]\nx = 1\n",
+		"long header, many keys":  "[" + long + "]\n" + strings.Repeat("x.y.z = [[1]]\n", 4096),
+		"nested arrays":           "x = " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n",
+	}
+	for name, src := range srcs {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		idx := scanLines([]byte(src))
+		runtime.ReadMemStats(&after)
+		if idx.root == nil {
+			t.Fatal("no index")
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 200*uint64(len(src)) {
+			t.Errorf("%s: indexing %d bytes allocated %d bytes", name, len(src), n)
+		}
+	}
 }

@@ -23,8 +23,8 @@ import (
 
 // pos locates a table in the source.
 type pos struct {
-	Key string   // path in the lineIndex, e.g. "vip[1]"
-	At  position // of the header
+	Node *node    // in the lineIndex (nil if unknown)
+	At   position // of the header
 }
 
 type rawFile struct {
@@ -168,6 +168,7 @@ type rawVIP struct {
 	LocalPref        any `toml:"local_pref"`
 	Prepend          any `toml:"prepend"`
 	AllowAggregate   any `toml:"allow_aggregate"`
+	AllowDefault     any `toml:"allow_default_route"`
 	RemoveOnWithdraw any `toml:"remove_on_withdraw"`
 	OnAddressLost    any `toml:"on_address_lost"`
 	DrainTime        any `toml:"drain_time"`
@@ -201,8 +202,8 @@ var posType = reflect.TypeFor[pos]()
 
 // fill copies the table m into the struct dst (a raw* type), reporting
 // unknown keys and tables of the wrong shape. name is the table's TOML key
-// (for messages) and path its lineIndex path.
-func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, path string) {
+// (for messages) and n its lineIndex node.
+func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, n *node) {
 	t := dst.Type()
 	fields := map[string]int{}
 	for i := range t.NumField() {
@@ -218,10 +219,10 @@ func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, pat
 	for _, k := range keys {
 		v := m[k]
 		kname := append(slices.Clip(name), k)
-		kpath := join(path, k)
+		kn := n.key(k)
 		i, ok := fields[k]
 		if !ok {
-			c.add("", c.lineOrParent(kpath, path), "unknown key %q", kname.String())
+			c.add("", lineOrParent(kn, n), "unknown key %q", kname.String())
 			continue
 		}
 		f := dst.Field(i)
@@ -232,26 +233,26 @@ func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, pat
 			tm, ok := v.(map[string]any)
 			if !ok {
 				c.failed[kname.String()] = true
-				c.add(kname.String(), c.lineOrParent(kpath, path), "expected a table, got %s", describe(v))
+				c.add(kname.String(), lineOrParent(kn, n), "expected a table, got %s", describe(v))
 				continue
 			}
-			f.Set(c.table(tm, f.Type().Elem(), kname, kpath))
+			f.Set(c.table(tm, f.Type().Elem(), kname, kn))
 		case reflect.Slice:
 			elems, ok := tableArray(v)
 			if !ok {
 				c.failed[kname.String()] = true
-				c.add(kname.String(), c.lineOrParent(kpath, path), "expected an array of tables ([[%s]]), got %s", kname, describe(v))
+				c.add(kname.String(), lineOrParent(kn, n), "expected an array of tables ([[%s]]), got %s", kname, describe(v))
 				continue
 			}
 			out := reflect.MakeSlice(f.Type(), 0, len(elems))
 			for j, e := range elems {
-				epath := kpath + "[" + strconv.Itoa(j) + "]"
+				en := kn.elem(j)
 				tm, ok := e.(map[string]any)
 				if !ok {
-					c.add(fmt.Sprintf("%s[%d]", kname, j+1), c.lineOrParent(epath, kpath), "expected a table, got %s", describe(e))
+					c.add(fmt.Sprintf("%s[%d]", kname, j+1), lineOrParent(en, kn), "expected a table, got %s", describe(e))
 					continue
 				}
-				out = reflect.Append(out, c.table(tm, f.Type().Elem().Elem(), kname, epath))
+				out = reflect.Append(out, c.table(tm, f.Type().Elem().Elem(), kname, en))
 			}
 			f.Set(out)
 		}
@@ -259,23 +260,23 @@ func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, pat
 }
 
 // table decodes m into a new *T, T being a raw* type with a pos field.
-func (c *collector) table(m map[string]any, t reflect.Type, name toml.Key, path string) reflect.Value {
+func (c *collector) table(m map[string]any, t reflect.Type, name toml.Key, n *node) reflect.Value {
 	v := reflect.New(t)
 	for i := range t.NumField() {
 		if t.Field(i).Type == posType {
-			v.Elem().Field(i).Set(reflect.ValueOf(pos{Key: path, At: c.lines.get(path)}))
+			v.Elem().Field(i).Set(reflect.ValueOf(pos{Node: n, At: n.pos()}))
 		}
 	}
-	c.fill(m, v.Elem(), name, path)
+	c.fill(m, v.Elem(), name, n)
 	return v
 }
 
-// lineOrParent returns the position of path, else that of parent.
-func (c *collector) lineOrParent(path, parent string) position {
-	if at := c.lines.get(path); at.line > 0 {
+// lineOrParent returns the position of n, else that of parent.
+func lineOrParent(n, parent *node) position {
+	if at := n.pos(); at.line > 0 {
 		return at
 	}
-	return c.lines.get(parent)
+	return parent.pos()
 }
 
 // tableArray returns the elements of an array of tables or of an inline array.

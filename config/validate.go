@@ -110,7 +110,7 @@ func (c *collector) bgp(r *rawBGP) (BGP, carried) {
 		}
 		return BGP{}, carried{}
 	}
-	s := scope{c: c, path: "bgp", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "bgp", node: r.Pos.Node, hdr: r.Pos.At}
 	var b BGP
 	if r.ASN == nil {
 		s.missing("asn")
@@ -195,7 +195,7 @@ func (s scope) seconds(key string, v any) (time.Duration, bool) {
 // seen so far to their lines. famsOK reports whether Families is known.
 func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, famsOK bool) {
 	p = Peer{Line: r.Pos.At.line}
-	s := scope{c: c, path: fmt.Sprintf("bgp.peer[%d]", i+1), key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: fmt.Sprintf("bgp.peer[%d]", i+1), node: r.Pos.Node, hdr: r.Pos.At}
 	if x, ok := r.Address.(string); ok {
 		if a, err := netip.ParseAddr(x); err == nil {
 			s.path = fmt.Sprintf("bgp.peer %q", a.String())
@@ -206,8 +206,10 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 		s.missing("address")
 	} else if a, ok := s.addr("address", r.Address); ok {
 		switch l, dup := first[a]; {
-		case a.IsUnspecified() || a.IsMulticast():
-			s.keyErr("address", "%s is not a unicast address", a)
+		case notUnicast(a) != "":
+			s.keyErr("address", "%s is %s, not a unicast address", a, notUnicast(a))
+		case a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "":
+			s.keyErr("address", "%s is link-local: add the interface it is on, e.g. \"%s%%eth0\"", a, a)
 		case a.Is4In6():
 			s.keyErr("address", "%s is an IPv4-mapped IPv6 address; write it as %s", a, a.Unmap())
 		case dup:
@@ -329,12 +331,16 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 	if a, ok := s.addr("next_hop_ipv4", r.NextHopIPv4); ok {
 		if !a.Is4() {
 			s.keyErr("next_hop_ipv4", "%s is not an IPv4 address", a)
+		} else if what := notUnicast(a); what != "" {
+			s.keyErr("next_hop_ipv4", "%s is %s, not a usable next hop", a, what)
 		}
 		p.NextHopIPv4 = a
 	}
 	if a, ok := s.addr("next_hop_ipv6", r.NextHopIPv6); ok {
 		if !a.Is6() || a.Is4In6() || a.Zone() != "" {
 			s.keyErr("next_hop_ipv6", "%s is not an IPv6 address", a)
+		} else if what := notUnicast(a); what != "" {
+			s.keyErr("next_hop_ipv6", "%s is %s, not a usable next hop", a, what)
 		}
 		p.NextHopIPv6 = a
 	}
@@ -355,7 +361,7 @@ func (c *collector) iface(r *rawInterface) Interface {
 	if r == nil {
 		return i
 	}
-	s := scope{c: c, path: "interface", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "interface", node: r.Pos.Node, hdr: r.Pos.At}
 	if x, ok := s.str("name", r.Name); ok {
 		if !validIfName(x) {
 			s.keyErr("name", "%q is not a valid interface name (1..15 bytes, no '/', ':' or whitespace)", x)
@@ -390,7 +396,7 @@ func (c *collector) metrics(r *rawMetrics) Metrics {
 		return Metrics{Listen: DefaultMetricsListen}
 	}
 	m := Metrics{Listen: c.listen(&rawListen{Pos: r.Pos, Listen: r.Listen}, "metrics", DefaultMetricsListen, false)}
-	s := scope{c: c, path: "metrics", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "metrics", node: r.Pos.Node, hdr: r.Pos.At}
 	m.GoBGPCollector, _ = s.boolean("gobgp_collector", r.GoBGPCollector)
 	return m
 }
@@ -401,7 +407,7 @@ func (c *collector) listen(r *rawListen, name, def string, unix bool) string {
 	if r == nil {
 		return def
 	}
-	s := scope{c: c, path: name, key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: name, node: r.Pos.Node, hdr: r.Pos.At}
 	x, ok := s.str("listen", r.Listen)
 	if !ok {
 		return def
@@ -451,7 +457,7 @@ func (c *collector) log(r *rawLog) Log {
 	if r == nil {
 		return l
 	}
-	s := scope{c: c, path: "log", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "log", node: r.Pos.Node, hdr: r.Pos.At}
 	if x, ok := s.oneOf("format", r.Format, "text", "json"); ok {
 		l.Format = x
 	}

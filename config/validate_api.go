@@ -16,7 +16,7 @@ func (c *collector) api(r *rawAPI) API {
 		return API{Listen: DefaultAPIListen}
 	}
 	a := API{Listen: c.listen(&rawListen{Pos: r.Pos, Listen: r.Listen}, "api", DefaultAPIListen, true)}
-	s := scope{c: c, path: "api", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "api", node: r.Pos.Node, hdr: r.Pos.At}
 	unix := strings.HasPrefix(a.Listen, unixListenPrefix)
 	tcp := a.Listen != "" && !unix
 

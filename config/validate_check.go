@@ -98,7 +98,7 @@ func (c *collector) checks(rs []*rawCheck) ([]Check, map[string]int) {
 	var out []Check
 	names := map[string]int{}
 	for i, r := range rs {
-		s := scope{c: c, path: fmt.Sprintf("check[%d]", i+1), key: r.Pos.Key, hdr: r.Pos.At}
+		s := scope{c: c, path: fmt.Sprintf("check[%d]", i+1), node: r.Pos.Node, hdr: r.Pos.At}
 		ch := Check{Line: r.Pos.At.line}
 		ch.Name, _ = s.name("check", r.Name, names)
 		typeOK := false

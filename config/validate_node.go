@@ -19,7 +19,7 @@ func (c *collector) node(r *rawNode) Node {
 	if r == nil {
 		return n
 	}
-	s := scope{c: c, path: "node", key: r.Pos.Key, hdr: r.Pos.At}
+	s := scope{c: c, path: "node", node: r.Pos.Node, hdr: r.Pos.At}
 	if d, ok := s.nonNegative("drain_time", r.DrainTime); ok {
 		n.DrainTime = d
 	}
@@ -61,7 +61,7 @@ func (s scope) behaviour(v *VIP, r *rawVIP) {
 
 // degraded validates [vip.degraded].
 func (s scope) degraded(r *rawDegraded, v *VIP) *Degraded {
-	ds := scope{c: s.c, path: s.path + ".degraded", key: r.Pos.Key, hdr: r.Pos.At}
+	ds := scope{c: s.c, path: s.path + ".degraded", node: r.Pos.Node, hdr: r.Pos.At}
 	d := &Degraded{}
 	if x, ok := ds.integer("prepend", r.Prepend, 0, maxPrepend); ok {
 		d.Prepend = int(x)

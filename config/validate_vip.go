@@ -17,10 +17,11 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried, peer
 	}
 	owners := map[netip.Prefix]owner{}
 	for i, r := range rs {
-		s := scope{c: c, path: fmt.Sprintf("vip[%d]", i+1), key: r.Pos.Key, hdr: r.Pos.At}
+		s := scope{c: c, path: fmt.Sprintf("vip[%d]", i+1), node: r.Pos.Node, hdr: r.Pos.At}
 		v := VIP{Line: r.Pos.At.line}
 		v.Name, _ = s.name("vip", r.Name, names)
 		v.AllowAggregate, _ = s.boolean("allow_aggregate", r.AllowAggregate)
+		allowDefault, _ := s.boolean("allow_default_route", r.AllowDefault)
 
 		if r.Prefixes == nil {
 			s.missing("prefixes")
@@ -31,8 +32,8 @@ func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried, peer
 			}
 			for _, e := range xs {
 				j, x := e.i, e.s
-				p, ok := s.prefix(j, x, v.AllowAggregate, fams)
-				if !ok {
+				p, ok := s.prefix(j, x, v.AllowAggregate, allowDefault, fams)
+				if !ok || !s.usable(j, p, peers) {
 					continue
 				}
 				if o, dup := owners[p]; dup {
@@ -164,7 +165,7 @@ func containsLarge(ls []LargeCommunity, l LargeCommunity) bool {
 
 // prefix parses the j-th element x of prefixes: a canonical prefix, or an
 // address meaning its host route.
-func (s scope) prefix(j int, x string, allowAggregate bool, fams carried) (netip.Prefix, bool) {
+func (s scope) prefix(j int, x string, allowAggregate, allowDefault bool, fams carried) (netip.Prefix, bool) {
 	var p netip.Prefix
 	if strings.Contains(x, "/") {
 		var err error
@@ -185,7 +186,9 @@ func (s scope) prefix(j int, x string, allowAggregate bool, fams carried) (netip
 		s.elemErr("prefixes", j, "%q is an IPv4-mapped IPv6 prefix; write the IPv4 prefix", x)
 	case p != p.Masked():
 		s.elemErr("prefixes", j, "%q has host bits set; did you mean %q?", x, p.Masked())
-	case !p.IsSingleIP() && !allowAggregate:
+	case p.Bits() == 0 && !allowDefault:
+		s.elemErr("prefixes", j, "%q is a default route; set allow_default_route = true to announce it", p)
+	case !p.IsSingleIP() && p.Bits() > 0 && !allowAggregate:
 		s.elemErr("prefixes", j, "%q is not a host route; set allow_aggregate = true to announce it", p)
 	case fams.known && !fams.fams[familyOf(p.Addr())]:
 		s.elemErr("prefixes", j, "%q is %s but no bgp.peer carries %s", p, familyName(p.Addr()), familyOf(p.Addr()))

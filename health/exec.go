@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -21,10 +22,11 @@ const (
 	// maxExecErrOutput is how much of it, trimmed, goes into the error
 	// message (more is cut at a rune boundary and marked with "...").
 	maxExecErrOutput = 200
-	// execWaitDelay bounds how long a probe waits for its output pipe to
-	// close once the command has exited or been killed (a background
-	// grandchild may hold it open).
-	execWaitDelay = 250 * time.Millisecond
+	// execDrainDelay bounds how long a probe waits for its output pipe to
+	// close once the command has exited or been killed; a background
+	// process that escaped the kill may hold it open. What the command
+	// wrote before it exited is read either way.
+	execDrainDelay = 50 * time.Millisecond
 )
 
 // execChecker runs a command (argv, no shell) in its own process group and
@@ -32,8 +34,15 @@ const (
 //
 // When the probe's ctx ends, the whole process group is killed with SIGKILL.
 // On Linux, once the command has exited, whatever is left in its process
-// group is killed too, so a check cannot leak background processes. A
-// command that detaches into another process group or session escapes both.
+// group is killed too, so a check cannot leak background processes. Where a
+// cgroup v2 hierarchy is writable, each probe also runs in a cgroup of its
+// own that is killed whole (cgroup.kill) with it: a process that detached
+// into another process group or session (setsid) dies too. Without one, such
+// a process escapes.
+//
+// The exit status decides, as soon as the command has exited: output is
+// read from a pipe anycastd owns, and a process that escaped and holds it
+// open delays the result by execDrainDelay at most.
 //
 // The command runs in a minimal environment (PATH, as the daemon has it or
 // defaultExecPath) plus the check's env, in the check's dir if set.
@@ -69,29 +78,38 @@ func (e *execChecker) Check(ctx context.Context) error {
 // CheckOutput implements OutputChecker: output is the first 4 KiB of the
 // command's combined stdout and stderr.
 func (e *execChecker) CheckOutput(ctx context.Context) (string, error) {
-	out := &cappedBuffer{max: maxExecOutput}
-	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
-	cmd.Stdout = out
-	cmd.Stderr = out // same writer: one pipe, output interleaved in order
-	cmd.Env = e.env
-	cmd.Dir = e.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd) }
-	cmd.WaitDelay = execWaitDelay
-
-	if err := cmd.Start(); err != nil {
+	cg := newProbeCgroup()
+	cmd, r, err := e.start(ctx, cg)
+	if err != nil && cg != nil {
+		// The kernel may refuse to start a process in a cgroup (clone3
+		// CLONE_INTO_CGROUP needs Linux 5.7): the process group only.
+		cg.remove()
+		cg = nil
+		cmd, r, err = e.start(ctx, nil)
+	}
+	if err != nil {
 		return "", fmt.Errorf("%w %q: %w", ErrCannotRun, e.argv[0], err)
 	}
+	defer r.Close()
+	out := &cappedBuffer{max: maxExecOutput}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(out, r)
+	}()
 	if waitExitedNoReap(cmd.Process.Pid) {
 		// The leader has exited but is not reaped yet, so its pid (the
-		// group id) cannot have been reused: kill what is left in the group.
+		// group id) cannot have been reused: kill what is left in the group
+		// and in the cgroup.
+		cg.kill()
 		_ = killGroup(cmd)
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
+	cg.kill()
+	go cg.remove()
+	drain(r, out, copied)
 	output := out.String()
-	if err == nil || (errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState.Success()) {
-		// ErrWaitDelay with status 0: the command succeeded but something it
-		// started outside its process group kept the output pipe open.
+	if err == nil {
 		return output, nil
 	}
 	msg := err.Error() // "exit status 1", "signal: killed", ...
@@ -99,6 +117,63 @@ func (e *execChecker) CheckOutput(ctx context.Context) (string, error) {
 		msg += ": " + snippet
 	}
 	return output, errors.New(msg)
+}
+
+// start starts the command in its own process group (and in cg, unless
+// nil) with its stdout and stderr on one pipe, whose read end it returns.
+func (e *execChecker) start(ctx context.Context, cg *probeCgroup) (*exec.Cmd, *os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, e.argv[0], e.argv[1:]...)
+	cmd.Stdout = w
+	cmd.Stderr = w // same pipe: output interleaved in order
+	cmd.Env = e.env
+	cmd.Dir = e.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cg.attach(cmd.SysProcAttr)
+	cmd.Cancel = func() error {
+		cg.kill()
+		return killGroup(cmd)
+	}
+	err = cmd.Start()
+	w.Close() // the command has its own copy
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return cmd, r, nil
+}
+
+// drain finishes reading the output once the command has exited: it waits
+// for the copy into out to reach EOF (every holder of the pipe gone) for
+// execDrainDelay at most, then stops it and reads what is still buffered in
+// the pipe without waiting for more.
+func drain(r *os.File, out *cappedBuffer, copied <-chan struct{}) {
+	t := time.NewTimer(execDrainDelay)
+	defer t.Stop()
+	select {
+	case <-copied:
+		return
+	case <-t.C:
+	}
+	_ = r.SetReadDeadline(time.Now())
+	<-copied
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	var buf [4096]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := syscall.Read(int(fd), buf[:])
+			if n <= 0 || err != nil {
+				return true // EAGAIN: nothing more buffered
+			}
+			_, _ = out.Write(buf[:n])
+		}
+	})
 }
 
 // killGroup sends SIGKILL to the process group led by cmd's process.
@@ -115,7 +190,7 @@ func killGroup(cmd *exec.Cmd) error {
 
 // cappedBuffer keeps the first max bytes written to it and silently drops
 // the rest (the writer never fails, so the command never sees EPIPE).
-// exec.Cmd copies into it from a single goroutine.
+// One goroutine at a time writes to it.
 type cappedBuffer struct {
 	max int
 	buf []byte

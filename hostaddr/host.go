@@ -120,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Host, error) {
 	if stateDir == "" {
 		stateDir = config.DefaultStateDir
 	}
-	j, st, err := openJournal(stateDir)
+	j, st, err := openJournal(stateDir, h.log)
 	if err != nil {
 		h.release()
 		return nil, err

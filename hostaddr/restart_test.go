@@ -149,6 +149,7 @@ func TestParseJournal(t *testing.T) {
 		in      string
 		owned   []netip.Prefix
 		created string
+		torn    []string
 		err     string
 	}{
 		{name: "empty", in: ""},
@@ -161,6 +162,12 @@ func TestParseJournal(t *testing.T) {
 			owned: []netip.Prefix{p4b}},
 		{name: "created link", in: journalHeader + "\ncreate-link acd0\nlink acd0 4\n", created: "acd0"},
 		{name: "deleted link", in: journalHeader + "\ncreate-link acd0\nlink acd0 4\ndeleted-link acd0\n"},
+		{name: "torn record then the next", in: journalHeader + "\nlink lo 1\nadd 203.0.113.42/32\nadd 203.0.113.4add 203.0.113.43/32\n",
+			owned: []netip.Prefix{p4, p4b}, torn: []string{`line 4: "add 203.0.113.4"`}},
+		{name: "torn records", in: journalHeader + "\nlink lo 1\nadd 203.0.113.42/32\ndel 203.0.113.42/3add 2001:dadd 203.0.113.43/32\nadd 2001:db8:42::1/128\n",
+			owned: []netip.Prefix{p4, p4b, p6}, torn: []string{`line 4: "del 203.0.113.42/3add 2001:d"`}},
+		{name: "torn link record", in: journalHeader + "\nlink acd0 4\nadd 203.0.113.42/32\nlink acd0link acd0 5\nadd 203.0.113.43/32\n",
+			owned: []netip.Prefix{p4b}, torn: []string{`line 4: "link acd0"`}},
 		{name: "bad header", in: "hello\n", err: "line 1: not an anycastd address journal"},
 		{name: "bad record", in: journalHeader + "\nadd nonsense\n", err: `line 2: bad record "add nonsense"`},
 	}
@@ -181,6 +188,9 @@ func TestParseJournal(t *testing.T) {
 			}
 			if st.CreatedLink != tt.created {
 				t.Errorf("created link = %q, want %q", st.CreatedLink, tt.created)
+			}
+			if fmt.Sprint(st.Torn) != fmt.Sprint(tt.torn) {
+				t.Errorf("torn = %q, want %q", st.Torn, tt.torn)
 			}
 		})
 	}

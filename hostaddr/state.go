@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +40,12 @@ import (
 // void. A "link" record with a new index voids the adds before it: they were
 // on a link that is gone. The journal is compacted (rewritten atomically with
 // only what is still true) at start and when it has grown.
+//
+// A record is all or nothing: a write that fails or is cut short (ENOSPC on a
+// full file system) is truncated away, and the change it announced is not
+// made. Should that truncation fail too, the fragment stays and the next
+// record is appended right after it; the reader skips such a torn fragment
+// (with a warning), since the change it announced was never made.
 
 const (
 	journalHeader = "anycastd address journal v1"
@@ -52,6 +60,9 @@ type hostState struct {
 	LinkIndex   int
 	CreatedLink string // name of the dummy link anycastd created (or was creating)
 	Owned       map[netip.Prefix]bool
+	// Torn lists the fragments of records cut short that the reader
+	// skipped, each with its line number, for a warning.
+	Torn []string
 }
 
 // journal is the open state file. Its directory is locked (flock) for as
@@ -63,8 +74,9 @@ type journal struct {
 	lines int      // records written since the last compaction
 }
 
-// openJournal locks dir (creating it if needed) and reads its journal.
-func openJournal(dir string) (*journal, hostState, error) {
+// openJournal locks dir (creating it if needed) and reads its journal. Torn
+// records it skips are logged to log.
+func openJournal(dir string, log *slog.Logger) (*journal, hostState, error) {
 	st := hostState{Owned: map[netip.Prefix]bool{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, st, fmt.Errorf("state dir: %w", err)
@@ -91,6 +103,9 @@ func openJournal(dir string) (*journal, hostState, error) {
 			j.close()
 			return nil, st, fmt.Errorf("state file %s: %w (remove it to start afresh; the addresses it records will then be left alone)", j.path, err)
 		}
+		for _, frag := range st.Torn {
+			log.Warn("state file: skipped a record a failed write cut short (the change it announced was not made)", "file", j.path, "fragment", frag)
+		}
 	}
 	// Rewritten as read (without a torn last record), and opened to append.
 	if err := j.compact(st); err != nil {
@@ -101,7 +116,10 @@ func openJournal(dir string) (*journal, hostState, error) {
 }
 
 // parseJournal replays a journal. A last line without its newline is a write
-// a crash cut short, and is ignored.
+// a crash cut short, and is ignored. A line that is not a record but ends in
+// one is a torn record (a write cut short, which could not be truncated away)
+// followed by the next record: the fragment is skipped and listed in Torn,
+// the record is replayed.
 func parseJournal(data []byte) (hostState, error) {
 	st := hostState{Owned: map[netip.Prefix]bool{}}
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
@@ -120,6 +138,14 @@ func parseJournal(data []byte) (hostState, error) {
 				return st, fmt.Errorf("line 1: not an anycastd address journal (want %q)", journalHeader)
 			}
 			continue
+		}
+		if !validRecord(line) {
+			i := tornAt(line)
+			if i < 0 {
+				return st, fmt.Errorf("line %d: bad record %q", n, line)
+			}
+			st.Torn = append(st.Torn, fmt.Sprintf("line %d: %q", n, line[:i]))
+			line = line[i:]
 		}
 		op, arg, _ := strings.Cut(line, " ")
 		bad := func() (hostState, error) { return st, fmt.Errorf("line %d: bad record %q", n, line) }
@@ -164,13 +190,57 @@ func parseJournal(data []byte) (hostState, error) {
 	return st, sc.Err()
 }
 
+// validRecord reports whether line is one whole record (not the header).
+func validRecord(line string) bool {
+	op, arg, _ := strings.Cut(line, " ")
+	switch op {
+	case "boot", "netns", "create-link", "deleted-link":
+		return true
+	case "link":
+		name, idx, ok := strings.Cut(arg, " ")
+		_, err := strconv.Atoi(idx)
+		return ok && err == nil && name != ""
+	case "add", "del":
+		_, err := netip.ParsePrefix(arg)
+		return err == nil
+	}
+	return false
+}
+
+// tornAt returns where the whole record that ends line begins, after one or
+// more torn fragments; -1 if line does not end in a record.
+func tornAt(line string) int {
+	for i := 1; i < len(line); i++ {
+		if validRecord(line[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
 // record appends one record. It returns only once the line is written, so
-// the change it announces may follow.
+// the change it announces may follow. A record is all or nothing: if the
+// write fails or is cut short, the file is truncated back to its size before
+// it and the error returned, so the change must not be made.
 func (j *journal) record(format string, args ...any) error {
 	if j.f == nil {
 		return errors.New("state file is not open")
 	}
-	if _, err := fmt.Fprintf(j.f, format+"\n", args...); err != nil {
+	line := []byte(fmt.Sprintf(format+"\n", args...))
+	fi, err := j.f.Stat()
+	if err != nil {
+		return fmt.Errorf("writing state file: %w", err)
+	}
+	n, err := j.f.Write(line)
+	if err == nil && n < len(line) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		if n > 0 {
+			if terr := j.f.Truncate(fi.Size()); terr != nil {
+				return fmt.Errorf("writing state file: %w (and removing the part written: %v)", err, terr)
+			}
+		}
 		return fmt.Errorf("writing state file: %w", err)
 	}
 	j.lines++
@@ -198,6 +268,7 @@ func (j *journal) compact(st hostState) error {
 	}
 	tmp := j.path + ".tmp"
 	if err := writeFileSync(tmp, []byte(b.String())); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("writing state file: %w", err)
 	}
 	if err := os.Rename(tmp, j.path); err != nil {
@@ -215,6 +286,7 @@ func (j *journal) compact(st hostState) error {
 	return nil
 }
 
+// writeFileSync writes data to path and syncs it to disk.
 func writeFileSync(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

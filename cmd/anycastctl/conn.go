@@ -156,7 +156,7 @@ func report(stderr io.Writer, cmd string, err error) int {
 		// The transport failed (TLS handshake, connection lost), or the
 		// daemon is stopping.
 		if strings.HasPrefix(st.Message(), "connection error") {
-			fmt.Fprintf(stderr, "anycastctl: cannot reach anycastd: %s\n", st.Message())
+			fmt.Fprintf(stderr, "anycastctl: cannot reach anycastd: %s\n", clean(st.Message()))
 			return exitConnect
 		}
 	case codes.DeadlineExceeded:
@@ -165,7 +165,7 @@ func report(stderr io.Writer, cmd string, err error) int {
 	case codes.Canceled:
 		return exitOK // interrupted (Ctrl-C)
 	}
-	fmt.Fprintf(stderr, "anycastctl %s: %s (%s)\n", cmd, st.Message(), st.Code())
+	fmt.Fprintf(stderr, "anycastctl %s: %s (%s)\n", cmd, clean(st.Message()), st.Code())
 	return exitDaemonError
 }
 

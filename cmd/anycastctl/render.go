@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -20,15 +22,47 @@ import (
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
-// row writes cells as one table row.
+// row writes cells as one table row, each made safe for a terminal (clean).
 func row(w io.Writer, cells ...string) {
 	for i, c := range cells {
 		if c == "" {
-			cells[i] = "-"
+			c = "-"
 		}
+		cells[i] = clean(c)
 	}
 	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }
+
+// clean makes text from the daemon (check output and errors, reasons, ttl
+// reports, peers' messages) safe to print on a terminal: control characters
+// (ESC, BEL, CR, newline, tab and the rest of C0, DEL, C1), other characters
+// that do not print (bidi overrides, zero-width marks) and invalid UTF-8 are
+// shown as Go escapes (\x1b, \a, \r, \n, \u202e, \xff); the rest is
+// unchanged. Every table cell and event line goes through it; -o json is
+// left as the API says.
+func clean(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unprintable) {
+		return s
+	}
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case unprintable(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
+}
+
+// unprintable reports whether r must be escaped to be shown.
+func unprintable(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }
 
 // printJSON writes m as indented JSON, with every field present.
 func printJSON(w io.Writer, m proto.Message) error {
@@ -261,7 +295,7 @@ func renderRoutes(w io.Writer, peers []*pb.PeerRoutes) {
 		}
 	}
 	for _, note := range notes {
-		fmt.Fprintln(w, note)
+		fmt.Fprintln(w, clean(note))
 	}
 }
 
@@ -283,9 +317,9 @@ func eventLine(ev *pb.Event) string {
 	default:
 		kind = "unknown"
 	}
-	line := fmt.Sprintf("%-6d %s  %-5s  %-16s %s -> %s", ev.Seq, t, kind, name, from, to)
+	line := fmt.Sprintf("%-6d %s  %-5s  %-16s %s -> %s", ev.Seq, t, kind, clean(name), from, to)
 	if detail != "" {
-		line += "  (" + detail + ")"
+		line += "  (" + clean(detail) + ")"
 	}
 	return line
 }

@@ -41,6 +41,12 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	if err := d.Start(); err != nil {
 		return err
 	}
+	// Reloads run beside the loop, so that a signal is taken at once even
+	// while a large or slow file is being read. Leaving the loop cancels a
+	// reload under way.
+	reloadCtx, cancelReload := context.WithCancel(context.Background())
+	defer cancelReload()
+	reloads := newReloader(func() { _ = d.Reload(reloadCtx) })
 	for {
 		select {
 		case err := <-d.Done():
@@ -50,16 +56,27 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 			}
 			return err
 		case <-hup:
-			logger.Info("SIGHUP: reloading the configuration", "file", path)
-			_ = d.Reload(context.Background())
+			if reloads.busy {
+				logger.Info("SIGHUP during a reload: reloading again once it is done", "file", path)
+			} else {
+				logger.Info("SIGHUP: reloading the configuration", "file", path)
+			}
+			reloads.request()
+			continue
+		case <-reloads.done:
+			if reloads.finished() {
+				logger.Info("reloading the configuration again, for a SIGHUP received during the reload", "file", path)
+			}
 			continue
 		case <-d.RestartRequested():
 			logger.Info("restart requested over the API: stopping for a restart: nothing is withdrawn; routers keep the routes until anycastd is back (graceful restart)")
-			return stopForRestart(logger, d, signals)
+			cancelReload()
+			return stopForRestart(logger, d, signals, reloads)
 		case <-usr2:
 			if d.GracefulRestart() {
 				logger.Info("SIGUSR2: stopping for a restart: nothing is withdrawn; routers keep the routes until anycastd is back (graceful restart)")
-				return stopForRestart(logger, d, signals)
+				cancelReload()
+				return stopForRestart(logger, d, signals, reloads)
 			}
 			logger.Warn("SIGUSR2: bgp.graceful_restart is off, so the routers would drop the routes at once: draining, withdrawing and stopping as for SIGTERM",
 				"drain_time", d.DrainTime())
@@ -69,6 +86,7 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 		}
 		break
 	}
+	cancelReload()
 	drain, skipDrain := context.WithCancel(context.Background())
 	exit, exitNow := context.WithCancel(context.Background())
 	defer skipDrain()
@@ -92,12 +110,15 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	}()
 	d.Drain(drain)
 	skipDrain()
+	// A reload still under way (told to stop) ends before the daemon
+	// stops, so that it cannot start checks that Stop has stopped.
+	reloads.wait(exit)
 	return d.Stop(exit)
 }
 
 // stopForRestart stops d for a planned restart; a SIGTERM or SIGINT
 // meanwhile exits at once.
-func stopForRestart(logger *slog.Logger, d *lifecycle.Daemon, signals <-chan os.Signal) error {
+func stopForRestart(logger *slog.Logger, d *lifecycle.Daemon, signals <-chan os.Signal, reloads *reloader) error {
 	exit, exitNow := context.WithCancel(context.Background())
 	defer exitNow()
 	go func() {
@@ -108,5 +129,65 @@ func stopForRestart(logger *slog.Logger, d *lifecycle.Daemon, signals <-chan os.
 		case <-exit.Done():
 		}
 	}()
+	reloads.wait(exit)
 	return d.StopForRestart(exit)
+}
+
+// reloader runs reloads in a goroutine, one at a time: a request during a
+// reload is kept (any number of them as one) and runs when it ends. Its
+// methods are called from one goroutine, the signal loop, which receives
+// from done after each reload and then calls finished.
+type reloader struct {
+	run   func()
+	done  chan struct{}
+	busy  bool // a reload is running
+	again bool // and another was requested meanwhile
+}
+
+func newReloader(run func()) *reloader {
+	return &reloader{run: run, done: make(chan struct{}, 1)}
+}
+
+// request starts a reload, or if one is running, has another follow it; it
+// reports whether it started one.
+func (r *reloader) request() bool {
+	if r.busy {
+		r.again = true
+		return false
+	}
+	r.start()
+	return true
+}
+
+// finished is called after a receive from done; it starts the reload that
+// was requested meanwhile, if any, and reports whether it did.
+func (r *reloader) finished() bool {
+	r.busy = false
+	if !r.again {
+		return false
+	}
+	r.again = false
+	r.start()
+	return true
+}
+
+// wait waits for the reload under way, if any, to end, or for ctx to be
+// done. It is for after the loop, which no longer receives from done.
+func (r *reloader) wait(ctx context.Context) {
+	if !r.busy {
+		return
+	}
+	select {
+	case <-r.done:
+		r.busy = false
+	case <-ctx.Done():
+	}
+}
+
+func (r *reloader) start() {
+	r.busy = true
+	go func() {
+		r.run()
+		r.done <- struct{}{}
+	}()
 }
