@@ -235,11 +235,14 @@ func TestPeerDownReasonIsKept(t *testing.T) {
 	run(t, a)
 	bgptest.Eventually(t, wait, func() bool { st, _, _ := r.PeerState(t, edgeAddr); return st == "established" }, "session", nil)
 
-	r.Stop() // the router closes the session with a CEASE notification
+	// The router shuts the session down with a Cease NOTIFICATION and a
+	// message (a stopping GoBGP may instead just close the connection).
+	r.DisablePeer(t, edgeAddr, "maintenance, ticket 42")
 	bgptest.Eventually(t, wait, func() bool {
 		ps, err := sp.Peers(context.Background())
-		return err == nil && len(ps) == 1 && !ps[0].Established() && strings.Contains(ps[0].LastError, "notification")
-	}, "the reason the session went down", func() string {
+		return err == nil && len(ps) == 1 && !ps[0].Established() &&
+			strings.Contains(ps[0].LastError, "notification-received") && strings.Contains(ps[0].LastError, `"maintenance, ticket 42"`)
+	}, "the reason the session went down, with the router's message", func() string {
 		ps, _ := sp.Peers(context.Background())
 		return fmt.Sprintf("%+v", ps)
 	})

@@ -74,6 +74,16 @@ func Start(t testing.TB, asn uint32, routerID string, addr netip.Addr) *Router {
 // Stop closes the router's sessions and listener and stops the instance.
 func (r *Router) Stop() { r.s.Stop() }
 
+// DisablePeer shuts the session with addr down administratively: the
+// router sends a Cease NOTIFICATION (Administrative Shutdown, RFC 9003)
+// carrying communication, then closes the connection, and stays down.
+func (r *Router) DisablePeer(t testing.TB, addr netip.Addr, communication string) {
+	t.Helper()
+	if err := r.s.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: addr.String(), Communication: communication}); err != nil {
+		t.Fatalf("disabling peer %s on test router: %v", addr, err)
+	}
+}
+
 // AddPeer configures a passive session towards addr/asn carrying both
 // unicast families.
 func (r *Router) AddPeer(t testing.TB, addr netip.Addr, asn uint32) {
