@@ -329,6 +329,13 @@ func peerStatus(p *api.Peer) PeerStatus {
 // De-configured) and stops the instance, its Serve goroutine included.
 func (g *GoBGP) Stop(ctx context.Context) error {
 	g.s.Stop()
+	g.stopped()
+	return nil
+}
+
+// stopped ends what the speaker runs beside GoBGP once the instance has
+// stopped: the session watch, pending prefix-limit restarts, resyncs.
+func (g *GoBGP) stopped() {
 	if g.stopWatch != nil {
 		g.stopWatch()
 		<-g.watchDone
@@ -336,7 +343,6 @@ func (g *GoBGP) Stop(ctx context.Context) error {
 	}
 	g.stopRestarts()
 	g.resyncs.Wait()
-	return nil
 }
 
 // Collector returns GoBGP's own Prometheus collector (per-peer message and

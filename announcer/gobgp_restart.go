@@ -114,13 +114,7 @@ func (g *GoBGP) ReleaseSessions(ctx context.Context) error {
 func (g *GoBGP) StopForRestart(ctx context.Context) error {
 	g.restartStop.Store(true)
 	err := g.s.StopBgp(ctx, &api.StopBgpRequest{AllowGracefulRestart: true})
-	if g.stopWatch != nil {
-		g.stopWatch()
-		<-g.watchDone
-		g.stopWatch = nil
-	}
-	g.stopRestarts()
-	g.resyncs.Wait()
+	g.stopped()
 	if err != nil {
 		return fmt.Errorf("stopping BGP for a restart: %w", err)
 	}

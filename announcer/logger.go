@@ -72,34 +72,13 @@ func (h gobgpHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "sent notification" && h.sent != nil && h.peer != "" {
-		var code, sub int64
-		r.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "Code":
-				code = a.Value.Int64()
-			case "Subcode":
-				sub = a.Value.Int64()
-			}
-			return true
-		})
-		h.sent(h.peer, uint8(code), uint8(sub))
-	}
-	if r.Message == "received notification" && h.received != nil && h.peer != "" {
-		var code, sub int64
-		var message string
-		r.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "Code":
-				code = a.Value.Int64()
-			case "Subcode":
-				sub = a.Value.Int64()
-			case "Communicated-Reason":
-				message = a.Value.String()
-			}
-			return true
-		})
-		h.received(h.peer, uint8(code), uint8(sub), message)
+	switch {
+	case r.Message == "sent notification" && h.sent != nil && h.peer != "":
+		n := notificationOf(r)
+		h.sent(h.peer, n.code, n.subcode)
+	case r.Message == "received notification" && h.received != nil && h.peer != "":
+		n := notificationOf(r)
+		h.received(h.peer, n.code, n.subcode, n.message)
 	}
 	level := gobgpLevel(r.Level)
 	if r.Level >= slog.LevelWarn && r.Level < slog.LevelError && demoted[r.Message] {
@@ -111,6 +90,30 @@ func (h gobgpHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool { out.AddAttrs(a); return true })
 	return h.inner.Handle(ctx, out)
+}
+
+// notification is what GoBGP's "sent/received notification" log line says
+// of a NOTIFICATION (RFC 4271 §4.5): its code, subcode and, for a Cease
+// with a Shutdown Communication (RFC 9003), the message.
+type notification struct {
+	code, subcode uint8
+	message       string
+}
+
+func notificationOf(r slog.Record) notification {
+	var n notification
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "Code":
+			n.code = uint8(a.Value.Int64())
+		case "Subcode":
+			n.subcode = uint8(a.Value.Int64())
+		case "Communicated-Reason":
+			n.message = a.Value.String()
+		}
+		return true
+	})
+	return n
 }
 
 func (h gobgpHandler) WithAttrs(as []slog.Attr) slog.Handler {
