@@ -29,22 +29,7 @@ func (p bgpPath) String() string {
 
 // frrPaths returns the paths router holds for prefix.
 func frrPaths(l *lab.Lab, router, prefix string) ([]bgpPath, error) {
-	var out struct {
-		Paths []struct {
-			ASPath struct {
-				String string `json:"string"`
-			} `json:"aspath"`
-			Nexthops []struct {
-				IP string `json:"ip"`
-			} `json:"nexthops"`
-			Bestpath *struct {
-				Overall bool `json:"overall"`
-			} `json:"bestpath"`
-			Peer struct {
-				PeerID string `json:"peerId"`
-			} `json:"peer"`
-		} `json:"paths"`
-	}
+	var out bgpPrefixJSON
 	if err := l.VtyshJSON(router, "show bgp ipv4 unicast "+prefix+" json", &out); err != nil {
 		return nil, err
 	}

@@ -134,9 +134,13 @@ func (p frrBGPPath) String() string {
 	return s
 }
 
-// bgpPrefixJSON is FRR's show bgp <afi> unicast PREFIX json.
+// bgpPrefixJSON is FRR's show bgp <afi> unicast PREFIX json (the part the
+// lab tests read).
 type bgpPrefixJSON struct {
 	Paths []struct {
+		ASPath struct {
+			String string `json:"string"`
+		} `json:"aspath"`
 		Stale    bool `json:"stale"`
 		Nexthops []struct {
 			IP    string `json:"ip"`
