@@ -23,8 +23,8 @@ import (
 // frrWatch polls FRR's BGP table for prefixes from one peer and counts the
 // polls where one of them was missing, and those where it was stale.
 type frrWatch struct {
-	stop   chan struct{}
-	done   chan struct{}
+	poller
+	vty    *vtyConn
 	polls  int
 	stale  int
 	misses []string // "prefix at +offset"
@@ -36,36 +36,25 @@ func watchFRR(l *lab.Lab, router, peer string, prefixes ...string) (*frrWatch, e
 	if err != nil {
 		return nil, err
 	}
-	w := &frrWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &frrWatch{vty: vty}
 	start := time.Now()
-	go func() {
-		defer close(w.done)
-		defer vty.Close()
-		tick := time.NewTicker(pollPeriod)
-		defer tick.Stop()
-		for {
-			for _, p := range prefixes {
-				paths, err := vty.bgp(p)
-				if err != nil {
-					w.errs = append(w.errs, err.Error())
-					continue
-				}
-				w.polls++
-				i := slices.IndexFunc(paths, func(bp frrBGPPath) bool { return bp.Peer == peer && bp.Best })
-				switch {
-				case i < 0:
-					w.misses = append(w.misses, fmt.Sprintf("%s at +%v", p, ms(time.Since(start))))
-				case paths[i].Stale:
-					w.stale++
-				}
+	w.poller = startPoller(func() {
+		for _, p := range prefixes {
+			paths, err := vty.bgp(p)
+			if err != nil {
+				w.errs = append(w.errs, err.Error())
+				continue
 			}
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
+			w.polls++
+			i := slices.IndexFunc(paths, func(bp frrBGPPath) bool { return bp.Peer == peer && bp.Best })
+			switch {
+			case i < 0:
+				w.misses = append(w.misses, fmt.Sprintf("%s at +%v", p, ms(time.Since(start))))
+			case paths[i].Stale:
+				w.stale++
 			}
 		}
-	}()
+	})
 	return w, nil
 }
 
@@ -121,7 +110,7 @@ func (v *vtyConn) bgp(prefix string) ([]frrBGPPath, error) {
 	return p.paths(), nil
 }
 
-func (w *frrWatch) end() { close(w.stop); <-w.done }
+func (w *frrWatch) end() { w.poller.end(); w.vty.Close() }
 
 // TestPlannedRestartFRR: FRR with `bgp graceful-restart` and a site with
 // graceful_restart (one IPv4 session carrying both families). FRR shows the

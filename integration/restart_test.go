@@ -65,52 +65,66 @@ checks = ["web-port"]
 	}
 }
 
+// poller runs a function every pollPeriod in a goroutine of its own until
+// end.
+type poller struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startPoller(f func()) poller {
+	p := poller{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(pollPeriod)
+		defer tick.Stop()
+		for {
+			f()
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+// end stops the polls and waits for the last one to return.
+func (p poller) end() { close(p.stop); <-p.done }
+
 // routerWatch polls BIRD's routes for prefixes from one protocol and
 // counts the polls where one of them was missing.
 type routerWatch struct {
-	stop   chan struct{}
-	done   chan struct{}
+	poller
 	polls  int
 	misses []string // "prefix at +offset"
 	errs   int
 }
 
 func watchRouter(l *lab.Lab, proto string, prefixes ...string) *routerWatch {
-	w := &routerWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &routerWatch{}
 	start := time.Now()
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(pollPeriod)
-		defer tick.Stop()
-		for {
-			for _, p := range prefixes {
-				routes, err := birdRoutes(l, "router", p)
-				if err != nil {
-					w.errs++
-					continue
-				}
-				w.polls++
-				if !slices.ContainsFunc(routes, func(r birdRoute) bool { return r.Proto == proto }) {
-					w.misses = append(w.misses, fmt.Sprintf("%s at +%v", p, ms(time.Since(start))))
-				}
+	w.poller = startPoller(func() {
+		for _, p := range prefixes {
+			routes, err := birdRoutes(l, "router", p)
+			if err != nil {
+				w.errs++
+				continue
 			}
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
+			w.polls++
+			if !slices.ContainsFunc(routes, func(r birdRoute) bool { return r.Proto == proto }) {
+				w.misses = append(w.misses, fmt.Sprintf("%s at +%v", p, ms(time.Since(start))))
 			}
 		}
-	}()
+	})
 	return w
 }
-
-func (w *routerWatch) end() { close(w.stop); <-w.done }
 
 // clientWatch polls a URL from the client and counts failures and which
 // site answered.
 type clientWatch struct {
-	stop     chan struct{}
-	done     chan struct{}
+	poller
 	mu       sync.Mutex
 	total    int
 	failed   []string
@@ -118,33 +132,21 @@ type clientWatch struct {
 }
 
 func watchClient(l *lab.Lab, url string) *clientWatch {
-	w := &clientWatch{stop: make(chan struct{}), done: make(chan struct{}), answered: map[string]int{}}
+	w := &clientWatch{answered: map[string]int{}}
 	start := time.Now()
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(pollPeriod)
-		defer tick.Stop()
-		for {
-			got, err := get(l, "client", url)
-			w.mu.Lock()
-			w.total++
-			if err != nil {
-				w.failed = append(w.failed, fmt.Sprintf("+%v: %v", ms(time.Since(start)), err))
-			} else {
-				w.answered[got]++
-			}
-			w.mu.Unlock()
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
+	w.poller = startPoller(func() {
+		got, err := get(l, "client", url)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.total++
+		if err != nil {
+			w.failed = append(w.failed, fmt.Sprintf("+%v: %v", ms(time.Since(start)), err))
+		} else {
+			w.answered[got]++
 		}
-	}()
+	})
 	return w
 }
-
-func (w *clientWatch) end() { close(w.stop); <-w.done }
 
 // waitExited waits until site-a's anycastd has exited.
 func waitExited(t *testing.T, l *lab.Lab, node string) time.Duration {
