@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,6 +182,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 		converged: true, // Start installed cfg
 		checks:    make(map[string]routes.CheckStatus),
 		announced: make(routes.Table),
+		desired:   make(routes.Table),
+		pending:   make(map[netip.Prefix]bool),
+		dirty:     make(map[string]bool),
 		states:    make(map[string]routes.VIPStatus),
 		missing:   make(map[netip.Prefix]bool),
 		drains:    make(map[string]map[string]drainEntry),
@@ -199,6 +201,14 @@ func (a *Announcer) Run(ctx context.Context) error {
 	var applied []controlReq // control requests answered once reconciled
 	for {
 		next := l.reconcile(ctx)
+		timed := next // when a drain, hold-down or delay ends, or a retry is due
+		// In a burst of check events, the snapshot (O(VIPs)) waits for
+		// the burst's end, at most publishLag; answered requests see it.
+		if len(applied) > 0 || len(a.events) == 0 || time.Since(l.published) >= publishLag {
+			l.publish()
+		} else if soon := time.Now().Add(publishLag); soon.Before(next) {
+			next = soon
+		}
 		wake.Reset(time.Until(next))
 		for _, req := range applied {
 			var err error
@@ -229,17 +239,23 @@ func (a *Announcer) Run(ctx context.Context) error {
 			}
 		case ev := <-a.addrEv:
 			l.addressChanged(ev)
+			l.markAll()
 		case req := <-a.controls:
 			if err := l.control(req); err != nil {
 				req.resp <- err
 			} else {
-				applied = append(applied, req)
+				applied = append(applied, req) // control marked what changed
 			}
 		case <-a.peerUp:
 			l.peerCameUp()
 		case <-maint.C:
-			l.pollMaintenance()
+			if l.pollMaintenance() {
+				l.markAll()
+			}
 		case <-wake.C:
+			if !time.Now().Before(timed) {
+				l.markAll() // a drain, hold-down or startup delay ended, or a retry
+			}
 		}
 	}
 }
@@ -257,12 +273,26 @@ type loop struct {
 	checkNames   map[string]bool // cfg's checks
 	announced    routes.Table
 	states       map[string]routes.VIPStatus
-	missing      map[netip.Prefix]bool            // announced VIP addresses gone from the interface
-	vips         map[string]config.VIP            // cfg's VIPs by name
-	drains       map[string]map[string]drainEntry // VIP ("" = node) → source → drain
-	flaps        map[string][]time.Time           // recent check-driven transitions per VIP
-	held         map[string]time.Time             // flapping VIPs held until then
-	firstUp      time.Time                        // when the first BGP session came up
+	// The incremental reconcile (reconcile.go): what to recompute, what
+	// the computations want, where announced may still differ.
+	dirty         map[string]bool     // VIPs to recompute
+	dirtyAll      bool                // recompute every VIP
+	byCheck       map[string][]string // check → the VIPs using it (cfg)
+	vipIndex      map[string]int      // VIP → its index in cfg.VIPs
+	desired       routes.Table
+	pending       map[netip.Prefix]bool
+	status        []routes.VIPStatus // every VIP's status, cfg order; never changed once published
+	computeNext   time.Time          // earliest time-driven change the computations reported
+	statusChanged bool
+	annChanged    bool           // announced changed since annSorted
+	annSorted     []routes.Route // announced, sorted, as last published
+	published     time.Time
+	missing       map[netip.Prefix]bool            // announced VIP addresses gone from the interface
+	vips          map[string]config.VIP            // cfg's VIPs by name
+	drains        map[string]map[string]drainEntry // VIP ("" = node) → source → drain
+	flaps         map[string][]time.Time           // recent check-driven transitions per VIP
+	held          map[string]time.Time             // flapping VIPs held until then
+	firstUp       time.Time                        // when the first BGP session came up
 	// gate holds the sessions until every VIP has a first decision, at the
 	// latest until releaseBy (graceful restart, restart.go); nil: released.
 	gate      sessionGate
@@ -277,6 +307,7 @@ func (l *loop) checkChanged(ev health.Event) {
 		return
 	}
 	l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+	l.markCheck(ev.Check)
 }
 
 // setConfig puts cfg in force in the loop and forgets what belonged only to
@@ -286,13 +317,20 @@ func (l *loop) checkChanged(ev health.Event) {
 func (l *loop) setConfig(cfg *config.Config) {
 	l.cfg = cfg
 	l.vips = make(map[string]config.VIP, len(cfg.VIPs))
+	l.vipIndex = make(map[string]int, len(cfg.VIPs))
+	l.byCheck = make(map[string][]string, len(cfg.Checks))
 	keep := make(map[netip.Prefix]bool)
-	for _, v := range cfg.VIPs {
+	for i, v := range cfg.VIPs {
 		l.vips[v.Name] = v
+		l.vipIndex[v.Name] = i
+		for _, c := range v.Checks {
+			l.byCheck[c] = append(l.byCheck[c], v.Name)
+		}
 		for _, p := range v.Prefixes {
 			keep[p] = true
 		}
 	}
+	l.markAll()
 	l.checkNames = make(map[string]bool, len(cfg.Checks))
 	for _, c := range cfg.Checks {
 		l.checkNames[c.Name] = true
@@ -349,146 +387,4 @@ func (l *loop) addressChanged(ev addressEvent) {
 		return
 	}
 	l.log.Warn("VIP address deleted from the interface: restored it", "vip", v.Name, "prefix", ev.prefix)
-}
-
-// configureTimeout bounds one Speaker.Configure call.
-const configureTimeout = 30 * time.Second
-
-// reconcile computes the desired table and applies the difference. It
-// returns when the loop must run again by itself: when a drain or hold-down
-// ends, or soon if a speaker call failed and must be retried.
-func (l *loop) reconcile(ctx context.Context) time.Time {
-	now := time.Now()
-	d := routes.Compute(l.cfg, l.checks, l.overrides(now))
-	if l.holdFlapping(d, now) {
-		d = routes.Compute(l.cfg, l.checks, l.overrides(now))
-	}
-	prev := make(map[string]routes.State) // VIPs that changed state: their old state
-	for i := range d.VIPs {
-		st := &d.VIPs[i]
-		old, seen := l.states[st.Name]
-		if seen && old.State == st.State {
-			st.Since = old.Since
-			l.states[st.Name] = *st
-			continue
-		}
-		from := routes.State("none")
-		if seen {
-			from = old.State
-		}
-		st.Since = now
-		prev[st.Name] = from
-		l.states[st.Name] = *st
-		if l.opts.Observer != nil {
-			l.opts.Observer.VIPChanged(VIPEvent{VIP: st.Name, From: from, To: st.State, Reason: st.Reason, Time: now})
-		}
-		lvl := slog.LevelInfo
-		if !st.State.Announced() && seen {
-			lvl = slog.LevelWarn
-		}
-		l.log.Log(ctx, lvl, "VIP state changed", "vip", st.Name, "from", from, "to", st.State, "reason", st.Reason)
-	}
-
-	update, withdraw := routes.Diff(l.announced, d.Routes)
-	ok := true
-	// Withdraw first: the path goes before anything else changes.
-	for _, p := range withdraw {
-		r := l.announced[p]
-		if err := l.speaker.Withdraw(ctx, p); err != nil {
-			l.log.Error("withdraw failed, will retry", "vip", r.VIP, "prefix", p, "err", err)
-			ok = false
-			continue
-		}
-		delete(l.announced, p)
-		st, configured := l.states[r.VIP]
-		if !configured {
-			l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "to", "removed", "reason", "no longer configured (reload)")
-		} else {
-			l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
-		}
-		// A removed VIP's address always goes; a configured one's where the
-		// VIP says so.
-		if l.opts.Addresses != nil && (!configured || l.vips[r.VIP].RemoveOnWithdraw) && !l.missing[p] {
-			if err := l.opts.Addresses.Remove(p); err != nil {
-				l.log.Error("removing VIP address after withdrawal", "vip", r.VIP, "prefix", p, "err", err)
-			}
-		}
-	}
-	// After a reload: the withdrawals of removed VIPs went first (a policy
-	// change does not withdraw what was already sent); now the speaker
-	// takes the new configuration. Until it has, nothing is announced or
-	// replaced: the old export policy and sessions would send it wrong.
-	// Nor does the speaker change while a withdrawal is pending: the new
-	// export policy could keep it from leaving.
-	switch {
-	case l.converged:
-	case !ok:
-		update = nil
-	default:
-		cctx, cancel := context.WithTimeout(ctx, configureTimeout)
-		err := l.speaker.Configure(cctx, l.cfg)
-		cancel()
-		if err != nil {
-			if l.configureErr == nil || l.configureErr.Error() != err.Error() {
-				l.log.Error("the BGP speaker cannot take the new configuration; announcements wait, withdrawals go on; will retry", "err", err)
-			}
-			l.configureErr = err
-			ok = false
-			update = nil
-		} else {
-			if l.configureErr != nil {
-				l.log.Info("the BGP speaker took the new configuration", "after_error", l.configureErr)
-			}
-			l.converged, l.configureErr = true, nil
-		}
-	}
-	for _, r := range update {
-		_, replacing := l.announced[r.Prefix]
-		// The address is on the interface before the route is announced.
-		if !replacing && l.opts.Addresses != nil {
-			if err := l.opts.Addresses.Add(r.Prefix, r.VIP); err != nil {
-				l.log.Error("cannot add VIP address; not announcing it, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
-				ok = false
-				continue
-			}
-		}
-		if err := l.speaker.Announce(ctx, r); err != nil {
-			l.log.Error("announce failed, will retry", "vip", r.VIP, "prefix", r.Prefix, "err", err)
-			ok = false
-			continue
-		}
-		l.announced[r.Prefix] = r
-		msg := "announced"
-		if replacing {
-			msg = "attributes updated"
-		}
-		st := l.states[r.VIP]
-		l.log.Info(msg, "vip", r.VIP, "prefix", r.Prefix, "from", fromState(prev, st), "to", st.State, "reason", st.Reason)
-	}
-	l.publish(d.VIPs)
-	next := l.nextChange(d.Next, now)
-	if !ok {
-		if retry := now.Add(l.opts.RetryInterval); retry.Before(next) {
-			next = retry
-		}
-	}
-	return l.maybeRelease(ctx, d.VIPs, ok, now, next)
-}
-
-// fromState is the state a VIP left in this reconcile, or its current one.
-func fromState(prev map[string]routes.State, st routes.VIPStatus) routes.State {
-	if f, ok := prev[st.Name]; ok {
-		return f
-	}
-	return st.State
-}
-
-func (l *loop) publish(vips []routes.VIPStatus) {
-	ann := make([]routes.Route, 0, len(l.announced))
-	for _, r := range l.announced {
-		ann = append(ann, r)
-	}
-	slices.SortFunc(ann, func(x, y routes.Route) int { return x.Prefix.Compare(y.Prefix) })
-	reason, drained := l.nodeDrain()
-	l.store(&Snapshot{VIPs: vips, Announced: ann, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
 }

@@ -118,6 +118,7 @@ func (l *loop) control(req controlReq) error {
 	if !req.drain {
 		if _, ok := l.drains[req.vip][req.source]; ok {
 			delete(l.drains[req.vip], req.source)
+			l.markAll()
 			l.log.Info("undrained: back in service once its checks pass", "vip", req.vip, "what", what)
 		}
 		return nil
@@ -140,6 +141,7 @@ func (l *loop) control(req controlReq) error {
 }
 
 func (l *loop) setDrain(vip, source string, e drainEntry) {
+	l.markAll()
 	if l.drains[vip] == nil {
 		l.drains[vip] = make(map[string]drainEntry)
 	}
@@ -175,33 +177,43 @@ func (l *loop) nodeDrain() (string, bool) {
 	return d.Reason, ok
 }
 
-// overrides builds Compute's inputs other than the checks at now, and
-// forgets drains and hold-downs that are over.
-func (l *loop) overrides(now time.Time) routes.Overrides {
-	ov := routes.Overrides{
-		Now:              now,
-		MissingAddresses: l.missing,
-		HeldUntil:        l.held,
-		Drained:          make(map[string]routes.Drain),
-	}
+// expire forgets drains and hold-downs that are over at now, and reports
+// whether there were any (every VIP must then be computed again).
+func (l *loop) expire(now time.Time) bool {
+	expired := false
 	for key, srcs := range l.drains {
 		for src, e := range srcs {
 			if !e.active(now) {
 				delete(srcs, src)
+				expired = true
 				l.log.Info("drain time span over: back in service once its checks pass", "vip", key, "reason", e.reason)
 			}
-		}
-	}
-	for name := range l.vips {
-		if d, ok := l.merged(name, now); ok {
-			ov.Drained[name] = d
 		}
 	}
 	for name, until := range l.held {
 		if !now.Before(until) {
 			delete(l.held, name)
 			delete(l.flaps, name)
+			expired = true
 			l.log.Info("hold-down over: the VIP follows its checks again", "vip", name)
+		}
+	}
+	return expired
+}
+
+// overrides builds Compute's inputs other than the checks at now, for vips.
+func (l *loop) overrides(now time.Time, vips []config.VIP) routes.Overrides {
+	ov := routes.Overrides{
+		Now:              now,
+		MissingAddresses: l.missing,
+		HeldUntil:        l.held,
+		Drained:          make(map[string]routes.Drain),
+	}
+	if len(l.drains) > 0 {
+		for _, v := range vips {
+			if d, ok := l.merged(v.Name, now); ok {
+				ov.Drained[v.Name] = d
+			}
 		}
 	}
 	if delay := l.cfg.Node.StartupDelay; delay > 0 {
@@ -242,6 +254,7 @@ func (l *loop) nextChange(computeNext, now time.Time) time.Time {
 func (l *loop) peerCameUp() {
 	if l.firstUp.IsZero() {
 		l.firstUp = time.Now()
+		l.markAll()
 		if d := l.cfg.Node.StartupDelay; d > 0 {
 			l.log.Info("first BGP session up: announcements start after the startup delay", "startup_delay", d)
 		}
@@ -278,8 +291,10 @@ func checkDriven(s routes.State) bool {
 }
 
 // pollMaintenance drains the node or a VIP while its maintenance file
-// exists, and undrains it once the file is gone.
-func (l *loop) pollMaintenance() {
+// exists, and undrains it once the file is gone. It reports whether any
+// drain started or ended.
+func (l *loop) pollMaintenance() bool {
+	changed := false
 	check := func(key, file string) {
 		if file == "" {
 			return
@@ -290,13 +305,16 @@ func (l *loop) pollMaintenance() {
 		case err == nil && !drained:
 			l.setDrain(key, drainMaintenance, drainEntry{reason: "maintenance file " + file + " exists", since: time.Now()})
 			l.log.Info("maintenance file found: draining", "vip", key, "file", file)
+			changed = true
 		case err != nil && drained:
 			delete(l.drains[key], drainMaintenance)
 			l.log.Info("maintenance file gone: back in service once checks pass", "vip", key, "file", file)
+			changed = true
 		}
 	}
 	check("", l.cfg.Node.MaintenanceFile)
 	for name, v := range l.vips {
 		check(name, v.MaintenanceFile)
 	}
+	return changed
 }

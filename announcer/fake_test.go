@@ -45,6 +45,31 @@ func (c *callLog) record(call string) error {
 	return nil
 }
 
+// recordBatch logs one batch of calls, all or nothing: if a failure was
+// injected for any of them, only those are logged (failed) and it returns
+// errInjected.
+func (c *callLog) recordBatch(calls []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	var failed []string
+	for _, call := range calls {
+		if c.fail[call] > 0 {
+			c.fail[call]--
+			failed = append(failed, call)
+		}
+	}
+	if len(failed) > 0 {
+		for _, call := range failed {
+			c.calls = append(c.calls, call+" (failed)")
+		}
+		return fmt.Errorf("%s: %w", strings.Join(failed, ", "), errInjected)
+	}
+	c.calls = append(c.calls, calls...)
+	return nil
+}
+
 // failNext makes the next n calls exactly equal to call fail.
 func (c *callLog) failNext(call string, n int) {
 	c.mu.Lock()
@@ -94,22 +119,34 @@ func (f *fakeSpeaker) Start(_ context.Context, cfg *config.Config) error {
 	return nil
 }
 
-func (f *fakeSpeaker) Announce(_ context.Context, r routes.Route) error {
-	if err := f.log.record("announce " + r.Prefix.String()); err != nil {
+func (f *fakeSpeaker) Announce(_ context.Context, rs ...routes.Route) error {
+	calls := make([]string, len(rs))
+	for i, r := range rs {
+		calls[i] = "announce " + r.Prefix.String()
+	}
+	if err := f.log.recordBatch(calls); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	f.announced[r.Prefix] = r
+	for _, r := range rs {
+		f.announced[r.Prefix] = r
+	}
 	f.mu.Unlock()
 	return nil
 }
 
-func (f *fakeSpeaker) Withdraw(_ context.Context, p netip.Prefix) error {
-	if err := f.log.record("withdraw " + p.String()); err != nil {
+func (f *fakeSpeaker) Withdraw(_ context.Context, ps ...netip.Prefix) error {
+	calls := make([]string, len(ps))
+	for i, p := range ps {
+		calls[i] = "withdraw " + p.String()
+	}
+	if err := f.log.recordBatch(calls); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	delete(f.announced, p)
+	for _, p := range ps {
+		delete(f.announced, p)
+	}
 	f.mu.Unlock()
 	return nil
 }
@@ -160,3 +197,14 @@ func (f fakeAddresses) Add(p netip.Prefix, _ string) error {
 }
 func (f fakeAddresses) Remove(p netip.Prefix) error { return f.log.record("addr remove " + p.String()) }
 func (f fakeAddresses) Close() error                { return f.log.record("addr close") }
+
+// routes returns a copy of what the fake holds announced.
+func (f *fakeSpeaker) routes() map[netip.Prefix]routes.Route {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[netip.Prefix]routes.Route, len(f.announced))
+	for p, r := range f.announced {
+		out[p] = r
+	}
+	return out
+}

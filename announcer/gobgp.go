@@ -27,8 +27,10 @@ type GoBGP struct {
 	s        *server.BgpServer
 	localASN uint32
 
-	mu    sync.Mutex
-	paths map[netip.Prefix]*apiutil.Path // announced paths, for DeletePath
+	mu sync.Mutex
+	// announced are the prefixes with a path in GoBGP (Withdraw deletes
+	// only those).
+	announced map[netip.Prefix]bool
 	// prepends holds each announced prefix's Route.Prepend (none: left
 	// out): its membership of the export policy's prepend sets
 	// (gobgp_policy.go). Written by the loop's goroutine.
@@ -69,7 +71,7 @@ func (g *GoBGP) OnPeerState(f func(PeerEvent)) { g.onPeer = f }
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own lines go
 // to it too, at anycastd's levels (logger.go: GoBGP's Info is debug).
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	g := &GoBGP{logger: logger, paths: make(map[netip.Prefix]*apiutil.Path), sessionsFor: make(map[string]*api.Peer)}
+	g := &GoBGP{logger: logger, announced: make(map[netip.Prefix]bool), sessionsFor: make(map[string]*api.Peer)}
 	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent, g.notificationReceived), nil))
 	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
@@ -192,56 +194,87 @@ func apiFamily(f config.Family) *api.Family {
 	return &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 }
 
-// Announce implements Speaker. AddPath on a prefix that is already announced
-// replaces the path (one UPDATE, no withdrawal). The path carries no
-// prepends: the prefix moves to the prepend set of r.Prepend first, and the
-// export policy prepends towards eBGP peers when it sends the path.
-func (g *GoBGP) Announce(ctx context.Context, r routes.Route) error {
-	path, err := buildPath(r)
-	if err != nil {
-		return fmt.Errorf("building path for %s: %w", r.Prefix, err)
+// Announce implements Speaker: one AddPath for the whole batch, so GoBGP
+// queues the paths together and packs them into shared UPDATEs. The prepend
+// sets are updated first (one call per set).
+func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	if err := g.setPrepend(ctx, r.Prefix, r.Prepend); err != nil {
-		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
+	paths := make([]*apiutil.Path, len(rs))
+	for i, r := range rs {
+		path, err := buildPath(r)
+		if err != nil {
+			return fmt.Errorf("building path for %s: %w", r.Prefix, err)
+		}
+		paths[i] = path
 	}
-	_, err = g.s.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}})
+	if err := g.setPrepends(ctx, rs); err != nil {
+		return fmt.Errorf("announcing: %w", err)
+	}
+	_, err := g.s.AddPath(apiutil.AddPathRequest{Paths: paths})
 	g.mu.Lock()
 	g.lastChange = time.Now()
 	if err == nil {
-		g.paths[r.Prefix] = path
+		for _, r := range rs {
+			g.announced[r.Prefix] = true
+		}
 	}
 	g.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("announcing %s: %w", r.Prefix, err)
+		if len(rs) == 1 {
+			return fmt.Errorf("announcing %s: %w", rs[0].Prefix, err)
+		}
+		return fmt.Errorf("announcing %d routes: %w", len(rs), err)
 	}
 	return nil
 }
 
-// Withdraw implements Speaker. It deletes by the path it announced: by UUID,
-// GoBGP walks its whole RIB for each deletion (10 ms each at 10,000 routes);
-// and a DeletePath with neither path nor UUID would delete every local path,
-// so a prefix that was never announced is not sent at all.
-func (g *GoBGP) Withdraw(ctx context.Context, prefix netip.Prefix) error {
+// Withdraw implements Speaker. It deletes by path, one DeletePath for the
+// batch: by UUID, GoBGP walks its whole RIB for each deletion (10 ms each at
+// 10,000 routes); and a DeletePath with neither path nor UUID would delete
+// every local path, so a prefix that was never announced is not sent at
+// all. GoBGP matches a deleted path by its prefix and source only, so the
+// path is built again here rather than kept per prefix.
+func (g *GoBGP) Withdraw(ctx context.Context, prefixes ...netip.Prefix) error {
 	g.mu.Lock()
-	path := g.paths[prefix]
+	var paths []*apiutil.Path
+	var gone []netip.Prefix
+	for _, p := range prefixes {
+		if !g.announced[p] {
+			continue
+		}
+		path, err := buildPath(routes.Route{Prefix: p})
+		if err != nil {
+			g.mu.Unlock()
+			return fmt.Errorf("building path for %s: %w", p, err)
+		}
+		paths = append(paths, path)
+		gone = append(gone, p)
+	}
 	g.mu.Unlock()
-	if path == nil {
+	if len(paths) == 0 {
 		return nil
 	}
-	err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}})
+	err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: paths})
 	g.mu.Lock()
 	g.lastChange = time.Now()
 	if err == nil {
-		delete(g.paths, prefix)
+		for _, p := range gone {
+			delete(g.announced, p)
+		}
 	}
 	g.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("withdrawing %s: %w", prefix, err)
+		if len(gone) == 1 {
+			return fmt.Errorf("withdrawing %s: %w", gone[0], err)
+		}
+		return fmt.Errorf("withdrawing %d routes: %w", len(gone), err)
 	}
-	// A withdrawal is not evaluated by the export policy: the prefix
-	// leaves its prepend set only to keep the sets small.
-	if err := g.setPrepend(ctx, prefix, 0); err != nil {
-		g.logger.Warn("removing a withdrawn prefix from its prepend set", "prefix", prefix, "err", err)
+	// A withdrawal is not evaluated by the export policy: the prefixes
+	// leave their prepend sets only to keep the sets small.
+	if err := g.clearPrepends(ctx, gone); err != nil {
+		g.logger.Warn("removing withdrawn prefixes from their prepend sets", "err", err)
 	}
 	return nil
 }

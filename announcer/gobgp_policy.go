@@ -1,6 +1,7 @@
 package announcer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/routes"
 )
 
 // installPolicies installs generation gen of the policies for cfg, built
@@ -70,53 +72,111 @@ func (g *GoBGP) deleteGeneration(ctx context.Context, gen int) {
 	}
 }
 
-// setPrepend moves prefix to the prepend set of value n (0: none) of the
-// installed export policy generation, before its path is added: GoBGP
-// evaluates the export policy when it sends a path, so the path then goes
-// to eBGP peers with n more copies of the local AS. A path already sent is
-// not evaluated again until it is replaced.
-func (g *GoBGP) setPrepend(ctx context.Context, prefix netip.Prefix, n int) error {
+// prependMove is one prefix's move between prepend sets: from old to n
+// (0: no set).
+type prependMove struct {
+	prefix netip.Prefix
+	old, n int
+}
+
+// setPrepends moves each route's prefix to the prepend set of its Prepend
+// value (0: none) of the installed export policy generation, before its
+// path is added: GoBGP evaluates the export policy when it sends a path, so
+// the path then goes to eBGP peers with n more copies of the local AS. A
+// path already sent is not evaluated again until it is replaced. The moves
+// are grouped: one call per set and direction, whatever the batch's size.
+func (g *GoBGP) setPrepends(ctx context.Context, rs []routes.Route) error {
 	g.mu.Lock()
-	old := g.prepends[prefix]
+	var moves []prependMove
+	for _, r := range rs {
+		if old := g.prepends[r.Prefix]; old != r.Prepend {
+			moves = append(moves, prependMove{r.Prefix, old, r.Prepend})
+		}
+	}
 	g.mu.Unlock()
-	if old == n {
+	return g.movePrepends(ctx, moves)
+}
+
+// clearPrepends takes withdrawn prefixes out of their prepend sets.
+func (g *GoBGP) clearPrepends(ctx context.Context, prefixes []netip.Prefix) error {
+	g.mu.Lock()
+	var moves []prependMove
+	for _, p := range prefixes {
+		if old := g.prepends[p]; old != 0 {
+			moves = append(moves, prependMove{p, old, 0})
+		}
+	}
+	g.mu.Unlock()
+	return g.movePrepends(ctx, moves)
+}
+
+// prependSetKey names a prepend set of the installed generation.
+type prependSetKey struct {
+	n   int
+	fam config.Family
+}
+
+func cmpSetKey(a, b prependSetKey) int {
+	if c := cmp.Compare(a.n, b.n); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.fam, b.fam)
+}
+
+func (g *GoBGP) movePrepends(ctx context.Context, moves []prependMove) error {
+	if len(moves) == 0 {
 		return nil
 	}
 	plan, ok := g.policies[g.gen]
 	if !ok {
 		return fmt.Errorf("no export policy installed")
 	}
-	if n > 0 && !slices.Contains(plan.prepends, n) {
-		// Routes come from the installed configuration, whose values
-		// all have a set.
-		return fmt.Errorf("prepend %d has no set in export policy generation %d", n, g.gen)
-	}
-	set := func(v int) *api.DefinedSet {
-		return &api.DefinedSet{
-			DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX,
-			Name:        prependSet(v, famOf(prefix), g.gen),
-			Prefixes:    []*api.Prefix{apiPrefix(prefix)},
+	del := map[prependSetKey][]*api.Prefix{}
+	add := map[prependSetKey][]*api.Prefix{}
+	for _, m := range moves {
+		if m.n > 0 && !slices.Contains(plan.prepends, m.n) {
+			// Routes come from the installed configuration, whose values
+			// all have a set.
+			return fmt.Errorf("%s: prepend %d has no set in export policy generation %d", m.prefix, m.n, g.gen)
+		}
+		fam := famOf(m.prefix)
+		if m.old > 0 {
+			del[prependSetKey{m.old, fam}] = append(del[prependSetKey{m.old, fam}], apiPrefix(m.prefix))
+		}
+		if m.n > 0 {
+			add[prependSetKey{m.n, fam}] = append(add[prependSetKey{m.n, fam}], apiPrefix(m.prefix))
 		}
 	}
-	if old > 0 {
-		if err := g.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: set(old), All: false}); err != nil {
-			return fmt.Errorf("removing %s from the prepend %d set: %w", prefix, old, err)
-		}
-		g.mu.Lock()
-		delete(g.prepends, prefix)
-		g.mu.Unlock()
+	set := func(k prependSetKey, ps []*api.Prefix) *api.DefinedSet {
+		return &api.DefinedSet{DefinedType: api.DefinedType_DEFINED_TYPE_PREFIX, Name: prependSet(k.n, k.fam, g.gen), Prefixes: ps}
 	}
-	if n > 0 {
-		if err := g.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set(n)}); err != nil {
-			return fmt.Errorf("adding %s to the prepend %d set: %w", prefix, n, err)
+	for _, k := range slices.SortedFunc(maps.Keys(del), cmpSetKey) {
+		if err := g.s.DeleteDefinedSet(ctx, &api.DeleteDefinedSetRequest{DefinedSet: set(k, del[k]), All: false}); err != nil {
+			return fmt.Errorf("removing %d prefixes from the prepend %d set: %w", len(del[k]), k.n, err)
 		}
-		g.mu.Lock()
-		if g.prepends == nil {
-			g.prepends = make(map[netip.Prefix]int)
-		}
-		g.prepends[prefix] = n
-		g.mu.Unlock()
 	}
+	g.mu.Lock()
+	for _, m := range moves {
+		if m.old > 0 {
+			delete(g.prepends, m.prefix)
+		}
+	}
+	g.mu.Unlock()
+	for _, k := range slices.SortedFunc(maps.Keys(add), cmpSetKey) {
+		if err := g.s.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: set(k, add[k])}); err != nil {
+			return fmt.Errorf("adding %d prefixes to the prepend %d set: %w", len(add[k]), k.n, err)
+		}
+	}
+	g.mu.Lock()
+	if g.prepends == nil {
+		g.prepends = make(map[netip.Prefix]int)
+	}
+	for _, m := range moves {
+		if m.n > 0 {
+			g.prepends[m.prefix] = m.n
+		}
+	}
+	g.mu.Unlock()
 	return nil
 }
 

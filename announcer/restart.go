@@ -140,7 +140,8 @@ func (l *loop) stopForRestart() {
 	if err := rs.StopForRestart(ctx); err != nil {
 		l.log.Error("stopping BGP for a restart", "err", err)
 	}
-	l.publish(nil)
+	l.status = nil
+	l.publish()
 }
 
 // heldFlushTimeout bounds how long a stop waits for held sessions to come

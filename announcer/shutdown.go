@@ -29,12 +29,13 @@ func (l *loop) shutdown() {
 		ps = append(ps, p)
 	}
 	slices.SortFunc(ps, netip.Prefix.Compare)
-	for _, p := range ps {
+	// One batch: the withdrawals share UPDATEs.
+	done := speakerBatch(ps, func(ps []netip.Prefix) error { return l.speaker.Withdraw(ctx, ps...) },
+		func(p netip.Prefix, err error) {
+			l.log.Error("withdraw failed at shutdown", "vip", l.announced[p].VIP, "prefix", p, "err", err)
+		})
+	for _, p := range done {
 		r := l.announced[p]
-		if err := l.speaker.Withdraw(ctx, p); err != nil {
-			l.log.Error("withdraw failed at shutdown", "vip", r.VIP, "prefix", p, "err", err)
-			continue
-		}
 		delete(l.announced, p)
 		perFamily[familyOfPrefix(p)]++
 		l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "from", l.states[r.VIP].State, "to", "stopped", "reason", "anycastd is stopping")
@@ -70,7 +71,8 @@ func (l *loop) shutdown() {
 			l.log.Error("removing VIP addresses", "err", err)
 		}
 	}
-	l.publish(nil)
+	l.status = nil
+	l.publish()
 }
 
 // sendQuiet is how long the UPDATE counters must stand still, once every

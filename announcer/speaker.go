@@ -18,11 +18,15 @@ type Speaker interface {
 	SpeakerReader
 	// Start brings up the BGP instance, its policies and its peers.
 	Start(ctx context.Context, cfg *config.Config) error
-	// Announce adds the route, or replaces the one announced for its prefix.
-	Announce(ctx context.Context, r routes.Route) error
-	// Withdraw removes the route for prefix; withdrawing a prefix that is not
-	// announced is not an error.
-	Withdraw(ctx context.Context, prefix netip.Prefix) error
+	// Announce adds the routes, or replaces those announced for their
+	// prefixes, as one batch: routes announced together share UPDATEs.
+	// After an error any part of the batch may have been announced; calling
+	// it again with the same routes completes it.
+	Announce(ctx context.Context, rs ...routes.Route) error
+	// Withdraw removes the routes for the prefixes as one batch (they share
+	// UPDATEs); withdrawing a prefix that is not announced is not an error.
+	// After an error none of them is withdrawn.
+	Withdraw(ctx context.Context, prefixes ...netip.Prefix) error
 	// SentUpdates returns how many UPDATE messages each established session
 	// has written to its socket so far.
 	SentUpdates(ctx context.Context) (map[netip.Addr]uint64, error)

@@ -102,6 +102,8 @@ type rawMetrics struct {
 	Pos            pos `toml:"-"`
 	Listen         any `toml:"listen"`
 	GoBGPCollector any `toml:"gobgp_collector"`
+	// CheckDurationHistogram is check_duration_histogram.
+	CheckDurationHistogram any `toml:"check_duration_histogram"`
 }
 
 type rawLog struct {

@@ -154,6 +154,11 @@ type Metrics struct {
 	// GoBGPCollector adds GoBGP's own collector (per-peer message and route
 	// counts); off by default since each scrape lists every advertised route.
 	GoBGPCollector bool
+	// CheckDurationHistogram exports anycastd_check_duration_seconds per
+	// check as a histogram (13 buckets, 15 series a check). Off by default:
+	// then it is a summary with only _sum and _count (2 series a check;
+	// at 10,000 checks the histogram alone is 150,000 series).
+	CheckDurationHistogram bool
 }
 
 // Log is the [log] table (command-line flags override it).

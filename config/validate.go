@@ -398,6 +398,7 @@ func (c *collector) metrics(r *rawMetrics) Metrics {
 	m := Metrics{Listen: c.listen(&rawListen{Pos: r.Pos, Listen: r.Listen}, "metrics", DefaultMetricsListen, false)}
 	s := scope{c: c, path: "metrics", node: r.Pos.Node, hdr: r.Pos.At}
 	m.GoBGPCollector, _ = s.boolean("gobgp_collector", r.GoBGPCollector)
+	m.CheckDurationHistogram, _ = s.boolean("check_duration_histogram", r.CheckDurationHistogram)
 	return m
 }
 

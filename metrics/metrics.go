@@ -37,26 +37,50 @@ type Sources struct {
 // for its state gauges.
 type Metrics struct {
 	vipTransitions  *prometheus.CounterVec
-	checkDuration   *prometheus.HistogramVec
+	checkDuration   prometheus.ObserverVec // a histogram or a summary (Options)
 	checkResults    *prometheus.CounterVec
 	peerEstablished *prometheus.CounterVec
 	reloadOK        prometheus.Gauge
 	reloadTime      prometheus.Gauge
 }
 
+// Options are New's choices.
+type Options struct {
+	// CheckDurationHistogram makes anycastd_check_duration_seconds a
+	// histogram (13 buckets, 15 series a check); false: a summary without
+	// quantiles, only _sum and _count (2 series a check). [metrics]
+	// check_duration_histogram.
+	CheckDurationHistogram bool
+}
+
+// checkDurationBuckets are the histogram's upper bounds, in seconds.
+var checkDurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
 // New registers anycastd's metrics, Go and process collectors and build
 // info on reg, with state gauges read from src.
-func New(reg prometheus.Registerer, version string, src Sources) *Metrics {
+func New(reg prometheus.Registerer, version string, src Sources, opts Options) *Metrics {
+	var checkDuration interface {
+		prometheus.ObserverVec
+		prometheus.Collector
+	}
+	if opts.CheckDurationHistogram {
+		checkDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "check_duration_seconds",
+			Help:    "How long health probes took.",
+			Buckets: checkDurationBuckets,
+		}, []string{"check", "type"})
+	} else {
+		checkDuration = prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Namespace: namespace, Name: "check_duration_seconds",
+			Help: "How long health probes took (sum and count; [metrics] check_duration_histogram = true for buckets).",
+		}, []string{"check", "type"})
+	}
 	m := &Metrics{
+		checkDuration: checkDuration,
 		vipTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "vip_transitions_total",
 			Help: "VIP state transitions, by the state entered.",
 		}, []string{"vip", "to"}),
-		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "check_duration_seconds",
-			Help:    "How long health probes took.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"check", "type"}),
 		checkResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "check_results_total",
 			Help: "Health probe results, by outcome: pass, fail, timeout, error (could not run).",
@@ -79,7 +103,7 @@ func New(reg prometheus.Registerer, version string, src Sources) *Metrics {
 		Help: "anycastd's version and the Go version it was built with; value 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	reg.MustRegister(m.vipTransitions, m.checkDuration, m.checkResults, m.peerEstablished,
+	reg.MustRegister(m.vipTransitions, checkDuration, m.checkResults, m.peerEstablished,
 		m.reloadOK, m.reloadTime, build, &stateCollector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -23,7 +23,7 @@ var (
 )
 
 // fixture is one VIP with two prefixes, one announced, one check, one peer.
-func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *announcer.Snapshot) {
+func fixture(t *testing.T, opts ...Options) (*prometheus.Registry, *Metrics, *announcer.Snapshot) {
 	t.Helper()
 	cfg := &config.Config{
 		BGP:  config.BGP{ASN: 65001, Peers: []config.Peer{{Address: peer, ASN: 65000, Families: []config.Family{config.FamilyIPv4}}}},
@@ -43,7 +43,7 @@ func fixture(t *testing.T) (*prometheus.Registry, *Metrics, *announcer.Snapshot)
 		Peers: func(context.Context) ([]announcer.PeerStatus, error) {
 			return []announcer.PeerStatus{{Address: peer, ASN: 65000, State: "established"}}, nil
 		},
-	})
+	}, append(opts, Options{})[0])
 	return reg, m, snap
 }
 
@@ -169,5 +169,45 @@ anycastd_peer_established_transitions_total{peer="` + peer.String() + `"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "anycastd_peer_established_transitions_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// A probe's duration is a summary (sum and count, 2 series a check) unless
+// check_duration_histogram asks for the 13 buckets.
+func TestCheckDurationSeries(t *testing.T) {
+	for _, tc := range []struct {
+		opts    Options
+		typ     string
+		buckets bool
+	}{{Options{}, "summary", false}, {Options{CheckDurationHistogram: true}, "histogram", true}} {
+		reg, m, _ := fixture(t, tc.opts)
+		m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: 3 * time.Millisecond})
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, mf := range mfs {
+			if mf.GetName() != "anycastd_check_duration_seconds" {
+				continue
+			}
+			found = true
+			if got := strings.ToLower(mf.GetType().String()); got != tc.typ {
+				t.Errorf("%+v: type %s, want %s", tc.opts, got, tc.typ)
+			}
+			mt := mf.GetMetric()[0]
+			if got := len(mt.GetHistogram().GetBucket()) > 0; got != tc.buckets {
+				t.Errorf("%+v: buckets %v, want %v", tc.opts, got, tc.buckets)
+			}
+			if n := mt.GetSummary().GetSampleCount() + mt.GetHistogram().GetSampleCount(); n != 1 {
+				t.Errorf("%+v: %d samples, want 1", tc.opts, n)
+			}
+			if q := mt.GetSummary().GetQuantile(); len(q) > 0 {
+				t.Errorf("%+v: summary has quantiles %v, want none", tc.opts, q)
+			}
+		}
+		if !found {
+			t.Errorf("%+v: no anycastd_check_duration_seconds", tc.opts)
+		}
 	}
 }

@@ -96,17 +96,18 @@ func New(o Options) (*Daemon, error) {
 		Snapshot: d.ann.Snapshot,
 		Checks:   d.checks.States,
 		Peers:    d.speaker.Peers,
-	})
-	ev.metrics = d.metrics
+	}, metrics.Options{CheckDurationHistogram: cfg.Metrics.CheckDurationHistogram})
 	d.metrics.PeersConfigured(cfg)
 	d.metrics.ConfigLoaded(true, time.Now())
 	if cfg.Metrics.GoBGPCollector {
 		d.reg.MustRegister(d.speaker.Collector())
 	}
 	if cfg.Metrics.Listen != "" {
-		// Per-check series cost memory (about 3 KB a check); only keep
-		// them when someone can scrape them.
+		// Per-check and per-VIP series cost memory (about 1 KB a check
+		// or VIP); only keep them when someone can scrape them ([metrics]
+		// listen changes only with a restart).
 		d.checks.OnResult(d.metrics.ProbeResult)
+		ev.metrics = d.metrics
 	}
 	return d, nil
 }

@@ -14,7 +14,7 @@ import (
 // since taking a check event waits for its loop.
 type events struct {
 	hub     *apiserver.Hub
-	metrics *metrics.Metrics
+	metrics *metrics.Metrics // nil without a metrics listener
 	ann     *announcer.Announcer
 }
 
@@ -27,11 +27,15 @@ func (e *events) CheckChanged(ev health.Event) {
 
 func (e *events) PeerChanged(ev announcer.PeerEvent) {
 	e.hub.PeerChanged(ev)
-	e.metrics.PeerChanged(ev)
+	if e.metrics != nil {
+		e.metrics.PeerChanged(ev)
+	}
 	e.ann.PeerChanged(ev)
 }
 
 func (e *events) VIPChanged(ev announcer.VIPEvent) {
 	e.hub.VIPChanged(ev)
-	e.metrics.VIPChanged(ev)
+	if e.metrics != nil {
+		e.metrics.VIPChanged(ev)
+	}
 }
