@@ -177,19 +177,20 @@ func (a *Announcer) Run(ctx context.Context) error {
 		return err
 	}
 	l := loop{
-		Announcer: a,
-		cfg:       a.cfg,
-		converged: true, // Start installed cfg
-		checks:    make(map[string]routes.CheckStatus),
-		announced: make(routes.Table),
-		desired:   make(routes.Table),
-		pending:   make(map[netip.Prefix]bool),
-		dirty:     make(map[string]bool),
-		states:    make(map[string]routes.VIPStatus),
-		missing:   make(map[netip.Prefix]bool),
-		drains:    make(map[string]map[string]drainEntry),
-		flaps:     make(map[string][]time.Time),
-		held:      make(map[string]time.Time),
+		Announcer:  a,
+		cfg:        a.cfg,
+		converged:  true, // Start installed cfg
+		checks:     make(map[string]routes.CheckStatus),
+		announced:  make(routes.Table),
+		desired:    make(routes.Table),
+		pending:    make(map[netip.Prefix]bool),
+		annChanged: make(map[netip.Prefix]bool),
+		dirty:      make(map[string]bool),
+		states:     make(map[string]routes.VIPStatus),
+		missing:    make(map[netip.Prefix]bool),
+		drains:     make(map[string]map[string]drainEntry),
+		flaps:      make(map[string][]time.Time),
+		held:       make(map[string]time.Time),
 	}
 	l.setConfig(a.cfg)
 	l.holdSessions(time.Now())
@@ -228,19 +229,14 @@ func (a *Announcer) Run(ctx context.Context) error {
 			return nil
 		case ev := <-a.events:
 			l.checkChanged(ev)
-			// Take every event already queued before computing once.
-			for drained := false; !drained; {
-				select {
-				case ev := <-a.events:
-					l.checkChanged(ev)
-				default:
-					drained = true
-				}
-			}
+			l.takeQueuedEvents() // before computing once
 		case ev := <-a.addrEv:
 			l.addressChanged(ev)
 			l.markAll()
 		case req := <-a.controls:
+			// Check events queued before the request count first: its
+			// answer reflects them.
+			l.takeQueuedEvents()
 			if err := l.control(req); err != nil {
 				req.resp <- err
 			} else {
@@ -275,24 +271,24 @@ type loop struct {
 	states       map[string]routes.VIPStatus
 	// The incremental reconcile (reconcile.go): what to recompute, what
 	// the computations want, where announced may still differ.
-	dirty         map[string]bool     // VIPs to recompute
-	dirtyAll      bool                // recompute every VIP
-	byCheck       map[string][]string // check → the VIPs using it (cfg)
-	vipIndex      map[string]int      // VIP → its index in cfg.VIPs
-	desired       routes.Table
-	pending       map[netip.Prefix]bool
-	status        []routes.VIPStatus // every VIP's status, cfg order; never changed once published
-	computeNext   time.Time          // earliest time-driven change the computations reported
-	statusChanged bool
-	annChanged    bool           // announced changed since annSorted
-	annSorted     []routes.Route // announced, sorted, as last published
-	published     time.Time
-	missing       map[netip.Prefix]bool            // announced VIP addresses gone from the interface
-	vips          map[string]config.VIP            // cfg's VIPs by name
-	drains        map[string]map[string]drainEntry // VIP ("" = node) → source → drain
-	flaps         map[string][]time.Time           // recent check-driven transitions per VIP
-	held          map[string]time.Time             // flapping VIPs held until then
-	firstUp       time.Time                        // when the first BGP session came up
+	dirty        map[string]bool     // VIPs to recompute
+	dirtyAll     bool                // recompute every VIP
+	byCheck      map[string][]string // check → the VIPs using it (cfg)
+	vipIndex     map[string]int      // VIP → its index in cfg.VIPs
+	desired      routes.Table
+	pending      map[netip.Prefix]bool
+	status       []routes.VIPStatus    // every VIP's status, cfg order; never changed once published
+	computeNext  time.Time             // earliest time-driven change the computations reported
+	statusShared bool                  // status was published: clone before changing it
+	annChanged   map[netip.Prefix]bool // announced prefixes changed since annSorted
+	annSorted    []routes.Route        // announced, sorted, as last published
+	published    time.Time
+	missing      map[netip.Prefix]bool            // announced VIP addresses gone from the interface
+	vips         map[string]config.VIP            // cfg's VIPs by name
+	drains       map[string]map[string]drainEntry // VIP ("" = node) → source → drain
+	flaps        map[string][]time.Time           // recent check-driven transitions per VIP
+	held         map[string]time.Time             // flapping VIPs held until then
+	firstUp      time.Time                        // when the first BGP session came up
 	// gate holds the sessions until every VIP has a first decision, at the
 	// latest until releaseBy (graceful restart, restart.go); nil: released.
 	gate      sessionGate
@@ -308,6 +304,18 @@ func (l *loop) checkChanged(ev health.Event) {
 	}
 	l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
 	l.markCheck(ev.Check)
+}
+
+// takeQueuedEvents records every check event already queued.
+func (l *loop) takeQueuedEvents() {
+	for {
+		select {
+		case ev := <-l.events:
+			l.checkChanged(ev)
+		default:
+			return
+		}
+	}
 }
 
 // setConfig puts cfg in force in the loop and forgets what belonged only to

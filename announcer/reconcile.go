@@ -170,12 +170,14 @@ func (l *loop) merge(vips []config.VIP, d routes.Desired, all bool) {
 		for p := range l.desired {
 			l.pending[p] = true
 		}
-		l.status = d.VIPs
+		l.status, l.statusShared = d.VIPs, false
 		l.computeNext = d.Next
-		l.statusChanged = true
 		return
 	}
-	status := slices.Clone(l.status)
+	if l.statusShared {
+		l.status, l.statusShared = slices.Clone(l.status), false
+	}
+	status := l.status
 	for i, v := range vips {
 		for _, p := range v.Prefixes {
 			delete(l.desired, p)
@@ -188,8 +190,6 @@ func (l *loop) merge(vips []config.VIP, d routes.Desired, all bool) {
 	for p, r := range d.Routes {
 		l.desired[p] = r
 	}
-	l.status = status
-	l.statusChanged = true
 	if !d.Next.IsZero() && (l.computeNext.IsZero() || d.Next.Before(l.computeNext)) {
 		l.computeNext = d.Next
 	}
@@ -230,7 +230,7 @@ func (l *loop) withdraw(ctx context.Context, prefixes []netip.Prefix, prev map[s
 		r := l.announced[p]
 		delete(l.announced, p)
 		delete(l.pending, p)
-		l.annChanged = true
+		l.annChanged[p] = true
 		st, configured := l.states[r.VIP]
 		if !configured {
 			l.log.Info("withdrawn", "vip", r.VIP, "prefix", p, "to", "removed", "reason", "no longer configured (reload)")
@@ -276,7 +276,7 @@ func (l *loop) announce(ctx context.Context, update []routes.Route, prev map[str
 		_, replacing := l.announced[r.Prefix]
 		l.announced[r.Prefix] = r
 		delete(l.pending, r.Prefix)
-		l.annChanged = true
+		l.annChanged[r.Prefix] = true
 		msg := "announced"
 		if replacing {
 			msg = "attributes updated"
@@ -322,19 +322,37 @@ func fromState(prev map[string]routes.State, st routes.VIPStatus) routes.State {
 	return st.State
 }
 
-// publish stores the snapshot: every VIP's status and the announced routes
-// (sorted again only when they changed).
+// publish stores the snapshot: every VIP's status and the announced routes,
+// sorted. The sorted routes are patched where few prefixes changed since
+// the last publish, and sorted again only after a large change.
 func (l *loop) publish() {
-	if l.annChanged || l.annSorted == nil {
+	switch {
+	case l.annSorted == nil || len(l.annChanged) > len(l.announced)/8+64:
 		ann := make([]routes.Route, 0, len(l.announced))
 		for _, r := range l.announced {
 			ann = append(ann, r)
 		}
 		slices.SortFunc(ann, func(x, y routes.Route) int { return x.Prefix.Compare(y.Prefix) })
-		l.annSorted, l.annChanged = ann, false
+		l.annSorted = ann
+	case len(l.annChanged) > 0:
+		ann := slices.Clone(l.annSorted)
+		for p := range l.annChanged {
+			i, found := slices.BinarySearchFunc(ann, p, func(r routes.Route, p netip.Prefix) int { return r.Prefix.Compare(p) })
+			r, announced := l.announced[p]
+			switch {
+			case found && announced:
+				ann[i] = r
+			case found:
+				ann = slices.Delete(ann, i, i+1)
+			case announced:
+				ann = slices.Insert(ann, i, r)
+			}
+		}
+		l.annSorted = ann
 	}
+	clear(l.annChanged)
 	reason, drained := l.nodeDrain()
 	l.store(&Snapshot{VIPs: l.status, Announced: l.annSorted, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
-	l.statusChanged = false
+	l.statusShared = true
 	l.published = time.Now()
 }
