@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -202,17 +203,29 @@ type rawNode struct {
 
 var posType = reflect.TypeFor[pos]()
 
-// fill copies the table m into the struct dst (a raw* type), reporting
-// unknown keys and tables of the wrong shape. name is the table's TOML key
-// (for messages) and n its lineIndex node.
-func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, n *node) {
-	t := dst.Type()
+// fieldCache maps a raw* type to its fields' indexes by TOML key, built
+// once per type (10,000 [[vip]] tables share one).
+var fieldCache sync.Map // reflect.Type → map[string]int
+
+func rawFields(t reflect.Type) map[string]int {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]int)
+	}
 	fields := map[string]int{}
 	for i := range t.NumField() {
 		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
 			fields[tag] = i
 		}
 	}
+	fieldCache.Store(t, fields)
+	return fields
+}
+
+// fill copies the table m into the struct dst (a raw* type), reporting
+// unknown keys and tables of the wrong shape. name is the table's TOML key
+// (for messages) and n its lineIndex node.
+func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, n *node) {
+	fields := rawFields(dst.Type())
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // checkTypes lists the check types in the order messages name them.
@@ -200,14 +201,23 @@ func (s scope) timing(r *rawCheck, ch *Check) {
 func setCheckKeys(r *rawCheck) []string {
 	var keys []string
 	v := reflect.ValueOf(r).Elem()
-	for i := range v.NumField() {
-		tag := v.Type().Field(i).Tag.Get("toml")
+	for i, tag := range rawCheckTags() {
 		if _, specific := checkKeyTypes[tag]; specific && !v.Field(i).IsNil() {
 			keys = append(keys, tag)
 		}
 	}
 	return keys
 }
+
+// rawCheckTags are rawCheck's TOML keys by field index, read once.
+var rawCheckTags = sync.OnceValue(func() []string {
+	t := reflect.TypeFor[rawCheck]()
+	tags := make([]string, t.NumField())
+	for i := range tags {
+		tags[i] = t.Field(i).Tag.Get("toml")
+	}
+	return tags
+})
 
 func (s scope) tcpCheck(r *rawCheck) *TCPCheck {
 	t := &TCPCheck{}

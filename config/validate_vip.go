@@ -9,7 +9,7 @@ import (
 // vips validates the [[vip]] tables. checks holds the names of the checks,
 // fams the families carried by the peers, peers the peers (for vip.peers).
 func (c *collector) vips(rs []*rawVIP, checks map[string]int, fams carried, peers []Peer) []VIP {
-	var out []VIP
+	out := make([]VIP, 0, len(rs))
 	names := map[string]int{}
 	type owner struct {
 		index int
