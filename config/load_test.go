@@ -59,7 +59,7 @@ func TestLoadTooLarge(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const want = "config file is larger than 1 MiB"
+	const want = "config file is larger than 4 MiB"
 	if err := loadSoon(t, path); err == nil || err.Error() != want {
 		t.Errorf("Load = %v, want %q", err, want)
 	}
