@@ -140,3 +140,22 @@ func TestCompareRestartTablesNameTheirKeys(t *testing.T) {
 		t.Errorf("Compare (-want +got):\n%s", d)
 	}
 }
+
+// [interface] method needs a restart: the host entries of one method are
+// not turned into the other's by a reload.
+func TestCompareInterfaceMethodNeedsRestart(t *testing.T) {
+	old := mustParse(t, diffBase)
+	edited := mustParse(t, diffBase+"\n[interface]\nmethod = \"local-route\"\n")
+	if edited.Interface.Method != InterfaceMethodLocalRoute || old.Interface.Method != InterfaceMethodAddress {
+		t.Fatalf("method = %q (default %q), want %q (default %q)", edited.Interface.Method, old.Interface.Method,
+			InterfaceMethodLocalRoute, InterfaceMethodAddress)
+	}
+	d := Compare(old, edited)
+	want := `! interface: method address -> local-route needs a restart; a reload is refused`
+	if got := d.String(); got != want {
+		t.Errorf("Compare:\ngot  %s\nwant %s", got, want)
+	}
+	if len(d.Refused()) != 1 {
+		t.Errorf("refused = %v, want the method change", d.Refused())
+	}
+}

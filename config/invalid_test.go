@@ -18,6 +18,7 @@ var invalidFiles = []struct {
 vip "web": remove_on_withdraw: expected a boolean, got string "yes" (line 22)
 vip "web": on_address_lost: "ignore" is not one of restore, withdraw (line 23)
 vip "dns": on_address_lost: expected a string, got boolean true (line 29)`},
+	{"invalid-interface-method.toml", `interface: method: "route" is not one of address, local-route (line 11)`},
 	{"invalid-drain-degrade.toml", `node: drain_time: -1s must not be negative (line 10)
 node: maintenance_file: "maintenance" must be an absolute path (line 11)
 vip "web": on_failure: "degrade" needs a [vip.degraded] table with the degraded attributes (line 27)

@@ -79,6 +79,7 @@ type rawInterface struct {
 	Name     any `toml:"name"`
 	Manage   any `toml:"manage"`
 	StateDir any `toml:"state_dir"`
+	Method   any `toml:"method"`
 }
 
 // rawListen is a listen key of [api] or [metrics].

@@ -131,7 +131,30 @@ type Interface struct {
 	// StateDir holds the record of the addresses (and the link) anycastd
 	// added, so that a restart knows what is its own (default /run/anycastd).
 	StateDir string
+	// Method is how a VIP is made local to the host (default
+	// InterfaceMethodAddress). Changing it needs a restart.
+	Method InterfaceMethod
 }
+
+// InterfaceMethod is the value of [interface] method: how anycastd makes
+// the host accept a VIP's traffic.
+type InterfaceMethod string
+
+// Values of Interface.Method.
+const (
+	// InterfaceMethodAddress puts each VIP on the interface as an address
+	// (/32, or /128 with nodad): services can bind it and see it among the
+	// interface's addresses. The kernel's address insert is O(addresses on
+	// the link): slow with thousands of VIPs.
+	InterfaceMethodAddress InterfaceMethod = "address"
+	// InterfaceMethodLocalRoute installs each VIP as a route of type local
+	// in table local on the interface (constant cost per VIP). An IPv4
+	// service can bind it; an IPv6 service cannot bind the VIP itself
+	// unless net.ipv6.ip_nonlocal_bind = 1 (or IPV6_FREEBIND), but a
+	// wildcard listener receives its traffic; services that enumerate the
+	// interface addresses do not see it.
+	InterfaceMethodLocalRoute InterfaceMethod = "local-route"
+)
 
 // API is the [api] table.
 type API struct {

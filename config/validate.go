@@ -357,7 +357,7 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 }
 
 func (c *collector) iface(r *rawInterface) Interface {
-	i := Interface{Name: DefaultInterfaceName, Manage: true, StateDir: DefaultStateDir}
+	i := Interface{Name: DefaultInterfaceName, Manage: true, StateDir: DefaultStateDir, Method: InterfaceMethodAddress}
 	if r == nil {
 		return i
 	}
@@ -376,6 +376,9 @@ func (c *collector) iface(r *rawInterface) Interface {
 			s.keyErr("state_dir", "%q must be an absolute path", x)
 		}
 		i.StateDir = x
+	}
+	if x, ok := s.oneOf("method", r.Method, string(InterfaceMethodAddress), string(InterfaceMethodLocalRoute)); ok {
+		i.Method = InterfaceMethod(x)
 	}
 	return i
 }

@@ -20,7 +20,9 @@ import (
 
 // Host puts VIP addresses on a local interface through netlink, so that the
 // service can bind them and the host accepts their traffic. It implements
-// announcer.Addresses.
+// announcer.Addresses. With [interface] method = "local-route" each VIP is a
+// route of type local in table local on the interface instead (route.go);
+// everything below holds for those routes as for addresses.
 //
 // Host addresses only: a prefix that is not a single address (allow_aggregate)
 // is not put on the interface, and Add and Remove ignore it.
@@ -36,8 +38,11 @@ type Host struct {
 	name  string
 	ns    netns.NsHandle
 	ownNS bool // ns was opened by New
-	nl    *netlink.Handle
-	vips  map[netip.Prefix]string // VIP host addresses (configured at start or added since) → VIP name
+	// routes: method local-route, VIPs are local routes in table local
+	// (route.go), not addresses.
+	routes bool
+	nl     *netlink.Handle
+	vips   map[netip.Prefix]string // VIP host addresses (configured at start or added since) → VIP name
 	// newLink describes the link to create: a dummy link (tests may use
 	// another kind where the kernel has no dummy driver).
 	newLink func(name string) netlink.Link
@@ -50,9 +55,16 @@ type Host struct {
 	old     map[int]bool          // indexes of links anycastd used before (deleted since)
 	created bool                  // anycastd created the link
 	owned   map[netip.Prefix]bool // added by anycastd, recorded in the journal
+	// other: entries an earlier run added with the other method, still
+	// there (for VIPs still configured: replaced when Add puts the VIP's
+	// entry of this method in, removed by Remove or Close).
+	other   map[netip.Prefix]bool
 	adopted map[netip.Prefix]bool // were there before: never removed
-	present map[netip.Prefix]bool // VIP addresses on the link, as last seen
-	j       *journal
+	present map[netip.Prefix]bool // VIP addresses on the link (local routes in table local), as last seen
+	// linkGone: local routes anycastd had on a link that went away, which
+	// took its IPv4 routes without a route event: for the watch to report.
+	linkGone map[netip.Prefix]bool
+	j        *journal
 }
 
 // Options are the optional parts of New.
@@ -73,15 +85,18 @@ type Options struct {
 // Without CAP_NET_ADMIN it fails with an error saying so that wraps EPERM.
 func New(cfg *config.Config, opts Options) (*Host, error) {
 	h := &Host{
-		log:     opts.Logger,
-		name:    cfg.Interface.Name,
-		vips:    map[netip.Prefix]string{},
-		boot:    bootID(),
-		owned:   map[netip.Prefix]bool{},
-		adopted: map[netip.Prefix]bool{},
-		present: map[netip.Prefix]bool{},
-		old:     map[int]bool{},
-		newLink: opts.newLink,
+		log:      opts.Logger,
+		name:     cfg.Interface.Name,
+		vips:     map[netip.Prefix]string{},
+		boot:     bootID(),
+		routes:   cfg.Interface.Method == config.InterfaceMethodLocalRoute,
+		owned:    map[netip.Prefix]bool{},
+		other:    map[netip.Prefix]bool{},
+		adopted:  map[netip.Prefix]bool{},
+		present:  map[netip.Prefix]bool{},
+		linkGone: map[netip.Prefix]bool{},
+		old:      map[int]bool{},
+		newLink:  opts.newLink,
 	}
 	if h.newLink == nil {
 		h.newLink = newDummy
@@ -93,6 +108,9 @@ func New(cfg *config.Config, opts Options) (*Host, error) {
 		h.name = config.DefaultInterfaceName
 	}
 	h.log = h.log.With("interface", h.name)
+	if h.routes {
+		h.log = h.log.With("method", string(config.InterfaceMethodLocalRoute))
+	}
 	for _, v := range cfg.VIPs {
 		for _, p := range v.Prefixes {
 			if p.IsSingleIP() {
@@ -130,6 +148,9 @@ func New(cfg *config.Config, opts Options) (*Host, error) {
 		h.release()
 		return nil, err
 	}
+	if h.routes {
+		h.warnIPv6Bind()
+	}
 	return h, nil
 }
 
@@ -158,12 +179,13 @@ func (h *Host) start(st hostState) error {
 		if st.Boot != "" || st.Link != "" || len(st.Owned) > 0 {
 			h.log.Info("state file is from an earlier boot or another network namespace: ignoring it")
 		}
-		st = hostState{Owned: map[netip.Prefix]bool{}}
+		st = hostState{Owned: map[netip.Prefix]bool{}, Routes: map[netip.Prefix]bool{}}
 	}
 	if st.Link != "" && st.Link != h.name {
 		h.cleanupPrevious(st)
 		st.Link, st.LinkIndex = "", 0
 		clear(st.Owned)
+		clear(st.Routes)
 	}
 	if st.CreatedLink != "" && st.CreatedLink != h.name {
 		if l, err := h.nl.LinkByName(st.CreatedLink); err == nil && l.Type() == h.newLink(st.CreatedLink).Type() {
@@ -193,47 +215,9 @@ func (h *Host) start(st hostState) error {
 	}
 	if st.Link != h.name || st.LinkIndex != h.index {
 		clear(st.Owned) // they were on a link that is gone
+		clear(st.Routes)
 	}
-
-	addrs, err := h.nl.AddrList(nil, netlink.FAMILY_ALL)
-	if err != nil {
-		return fmt.Errorf("listing addresses: %w", err)
-	}
-	onLink := map[netip.Prefix]bool{}
-	var elsewhere []netlink.Addr
-	for _, a := range addrs {
-		p, ok := prefixOf(a.IPNet)
-		if !ok {
-			continue
-		}
-		if a.LinkIndex == h.index {
-			onLink[p] = true
-		} else if _, vip := h.vips[netip.PrefixFrom(p.Addr(), p.Addr().BitLen())]; vip {
-			elsewhere = append(elsewhere, a)
-		}
-	}
-	for _, p := range sortedPrefixes(st.Owned) {
-		switch {
-		case !onLink[p]:
-			// Recorded, then a crash before it was added, or removed since.
-		case h.vips[p] == "":
-			if err := h.nl.AddrDel(nil, h.addr(p)); err != nil && !isGone(err) {
-				h.log.Error("cannot remove an address anycastd added for a VIP no longer configured", "prefix", p, "err", err)
-				h.owned[p] = true // try again at Close
-				continue
-			}
-			delete(onLink, p)
-			h.log.Info("removed an address anycastd added for a VIP no longer configured", "prefix", p)
-		default:
-			h.owned[p] = true
-			h.log.Info("VIP address added by an earlier run is still anycastd's", "vip", h.vips[p], "prefix", p)
-		}
-	}
-	for p := range h.vips {
-		h.present[p] = onLink[p]
-	}
-	h.warnElsewhere(elsewhere)
-	return h.j.compact(h.stateLocked())
+	return h.takeOver(st)
 }
 
 var errClosed = errors.New("host addresses: closed")
@@ -267,38 +251,60 @@ func (h *Host) Add(prefix netip.Prefix, vip string) error {
 }
 
 func (h *Host) addLocked(p netip.Prefix) error {
+	if h.other[p] && h.routes {
+		// The address an earlier run added goes first: its local route
+		// would stand in the way of anycastd's (IPv4: EEXIST).
+		if err := h.removeOtherLocked(p); err != nil {
+			return err
+		}
+		h.present[p] = false // install decides afresh
+	}
+	if err := h.addEntryLocked(p); err != nil {
+		return err
+	}
+	if h.other[p] {
+		// The address is in: the local route an earlier run installed goes.
+		if err := h.removeOtherLocked(p); err != nil {
+			h.log.Error("cannot remove the VIP's entry of the other [interface] method; trying again at exit", "prefix", p, "err", err)
+		}
+	}
+	return nil
+}
+
+// addEntryLocked puts p on the link the configured way (install).
+func (h *Host) addEntryLocked(p netip.Prefix) error {
 	if !h.owned[p] && h.present[p] {
 		if !h.adopted[p] {
 			h.adopted[p] = true
-			h.log.Info("VIP address was already on the interface: using it, it will not be removed", "prefix", p)
+			h.log.Info("VIP "+noun(h.routes)+" was already "+place(h.routes)+": using it, it will not be removed", "prefix", p)
 		}
 		return nil
 	}
 	recorded := false
 	if !h.owned[p] {
-		if err := h.j.record("add %s", p); err != nil {
+		if err := h.j.record("%s %s", opAdd(h.routes), p); err != nil {
 			return err
 		}
 		h.owned[p], recorded = true, true
 		delete(h.adopted, p)
 	}
-	err := h.nl.AddrAdd(nil, h.addr(p))
+	err := h.install(p)
 	switch {
 	case err == nil:
 		if recorded {
-			h.log.Info("added VIP address", "vip", h.vips[p], "prefix", p)
+			h.log.Info("added VIP "+noun(h.routes), "vip", h.vips[p], "prefix", p)
 		}
 	case errors.Is(err, unix.EEXIST):
 		if recorded { // someone was quicker: theirs
 			h.forgetLocked(p)
 			h.adopted[p] = true
-			h.log.Info("VIP address was already on the interface: using it, it will not be removed", "prefix", p)
+			h.log.Info("VIP "+noun(h.routes)+" was already "+place(h.routes)+": using it, it will not be removed", "prefix", p)
 		}
 	default:
 		if recorded {
 			h.forgetLocked(p)
 		}
-		return h.permission(fmt.Errorf("adding %s to %s: %w", p, h.name, err))
+		return h.permission(fmt.Errorf("adding %s %s to %s: %w", noun(h.routes), p, h.name, err))
 	}
 	h.present[p] = true
 	h.maybeCompactLocked()
@@ -307,38 +313,44 @@ func (h *Host) addLocked(p netip.Prefix) error {
 
 // forgetLocked drops p from what anycastd owns.
 func (h *Host) forgetLocked(p netip.Prefix) {
-	if err := h.j.record("del %s", p); err != nil {
+	if err := h.j.record("%s %s", opDel(h.routes), p); err != nil {
 		h.log.Error("state file", "err", err)
 	}
 	delete(h.owned, p)
 }
 
-// Remove takes away prefix's address if anycastd added it; an adopted
-// address, or one anycastd does not know, is left alone.
+// Remove takes away prefix's address (local route) if anycastd added it;
+// an adopted one, or one anycastd does not know, is left alone.
 func (h *Host) Remove(prefix netip.Prefix) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return errClosed
 	}
+	if h.other[prefix] {
+		if err := h.removeOtherLocked(prefix); err != nil {
+			return err
+		}
+	}
 	if !h.owned[prefix] {
 		if h.adopted[prefix] {
-			h.log.Debug("VIP address was not added by anycastd: leaving it", "prefix", prefix)
+			h.log.Debug("VIP "+noun(h.routes)+" was not added by anycastd: leaving it", "prefix", prefix)
 		}
 		return nil
 	}
-	if err := h.nl.AddrDel(nil, h.addr(prefix)); err != nil && !isGone(err) {
-		return fmt.Errorf("removing %s from %s: %w", prefix, h.name, err)
+	if err := h.uninstall(prefix, h.routes, h.index); err != nil && !isGone(err) {
+		return fmt.Errorf("removing %s %s from %s: %w", noun(h.routes), prefix, h.name, err)
 	}
 	h.forgetLocked(prefix)
 	h.present[prefix] = false
-	h.log.Info("removed VIP address", "vip", h.vips[prefix], "prefix", prefix)
+	h.log.Info("removed VIP "+noun(h.routes), "vip", h.vips[prefix], "prefix", prefix)
 	h.maybeCompactLocked()
 	return nil
 }
 
-// Close removes every address anycastd added, and the link if anycastd
-// created it and nobody else put addresses on it. Adopted addresses stay.
+// Close removes every address (local route) anycastd added, and the link if
+// anycastd created it and nobody else put addresses on it. Adopted ones
+// stay.
 func (h *Host) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -349,15 +361,20 @@ func (h *Host) Close() error {
 	defer h.release()
 	var errs []error
 	for _, p := range sortedPrefixes(h.owned) {
-		if err := h.nl.AddrDel(nil, h.addr(p)); err != nil && !isGone(err) {
-			errs = append(errs, fmt.Errorf("removing %s from %s: %w", p, h.name, err))
+		if err := h.uninstall(p, h.routes, h.index); err != nil && !isGone(err) {
+			errs = append(errs, fmt.Errorf("removing %s %s from %s: %w", noun(h.routes), p, h.name, err))
 			continue
 		}
 		h.forgetLocked(p)
-		h.log.Info("removed VIP address", "vip", h.vips[p], "prefix", p)
+		h.log.Info("removed VIP "+noun(h.routes), "vip", h.vips[p], "prefix", p)
+	}
+	for _, p := range sortedPrefixes(h.other) {
+		if err := h.removeOtherLocked(p); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, p := range sortedPrefixes(h.adopted) {
-		h.log.Info("leaving VIP address anycastd did not add", "prefix", p)
+		h.log.Info("leaving VIP "+noun(h.routes)+" anycastd did not add", "prefix", p)
 	}
 	linkKept := false
 	if h.created {
@@ -388,7 +405,10 @@ func (h *Host) release() {
 
 // stateLocked is what the journal must say now.
 func (h *Host) stateLocked() hostState {
-	st := hostState{Boot: h.boot, Netns: h.nsID, Link: h.name, LinkIndex: h.index, Owned: h.owned}
+	st := hostState{Boot: h.boot, Netns: h.nsID, Link: h.name, LinkIndex: h.index, Owned: h.owned, Routes: h.other}
+	if h.routes {
+		st.Owned, st.Routes = h.other, h.owned
+	}
 	if h.created {
 		st.CreatedLink = h.name
 	}

@@ -42,7 +42,7 @@ type testNS struct {
 	newLink func(string) netlink.Link
 }
 
-func newTestNS(t *testing.T) *testNS {
+func newTestNS(t testing.TB) *testNS {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces")
@@ -93,7 +93,7 @@ func (n *testNS) linkType() string {
 }
 
 // ip runs `ip -n NS args...`.
-func (n *testNS) ip(t *testing.T, args ...string) {
+func (n *testNS) ip(t testing.TB, args ...string) {
 	t.Helper()
 	args = append([]string{"-n", n.name}, args...)
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

@@ -49,12 +49,18 @@ func (h *Host) cleanupPrevious(st hostState) {
 		return // gone, and its addresses with it
 	}
 	log := h.log.With("previous_interface", st.Link)
-	for _, p := range sortedPrefixes(st.Owned) {
-		if err := h.nl.AddrDel(nil, addrOn(p, st.LinkIndex)); err != nil && !isGone(err) {
-			log.Error("cannot remove an address anycastd added to its previous interface", "prefix", p, "err", err)
-			continue
+	for _, routes := range []bool{false, true} {
+		owned := st.Owned
+		if routes {
+			owned = st.Routes
 		}
-		log.Info("removed an address anycastd added to its previous interface", "prefix", p)
+		for _, p := range sortedPrefixes(owned) {
+			if err := h.uninstall(p, routes, st.LinkIndex); err != nil && !isGone(err) {
+				log.Error("cannot remove "+article(routes)+" anycastd added to its previous interface", "prefix", p, "err", err)
+				continue
+			}
+			log.Info("removed "+article(routes)+" anycastd added to its previous interface", "prefix", p)
+		}
 	}
 	if st.CreatedLink == st.Link {
 		h.deleteLinkIfEmpty(l)
@@ -135,7 +141,13 @@ func (h *Host) relinkLocked() error {
 	if err := h.nl.LinkSetUp(link); err != nil {
 		return h.permission(fmt.Errorf("bringing up %s: %w", h.name, err))
 	}
+	if h.routes {
+		for p := range h.owned {
+			h.linkGone[p] = true
+		}
+	}
 	clear(h.owned) // they went with the old link
+	clear(h.other)
 	clear(h.adopted)
 	clear(h.present)
 	return h.j.record("link %s %d", h.name, h.index)
@@ -186,7 +198,9 @@ func isNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
-// isGone reports whether deleting an address failed because it is not there.
+// isGone reports whether deleting an address (a route: ESRCH) failed
+// because it is not there.
 func isGone(err error) bool {
-	return errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV)
+	return errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) ||
+		errors.Is(err, unix.ESRCH)
 }

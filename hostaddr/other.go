@@ -26,9 +26,9 @@ var errNotLinux = errors.New("managing VIP addresses needs Linux; set [interface
 // New fails: only Linux is supported.
 func New(*config.Config, Options) (*Host, error) { return nil, errNotLinux }
 
-func (*Host) Add(netip.Prefix) error    { return errNotLinux }
-func (*Host) Remove(netip.Prefix) error { return errNotLinux }
-func (*Host) Close() error              { return nil }
+func (*Host) Add(netip.Prefix, string) error { return errNotLinux }
+func (*Host) Remove(netip.Prefix) error      { return errNotLinux }
+func (*Host) Close() error                   { return nil }
 
 // Watch fails: only Linux is supported.
 func (*Host) Watch(func(netip.Prefix, bool)) (func(), error) { return nil, errNotLinux }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -32,10 +31,19 @@ import (
 //	add <prefix>                  anycastd is adding <prefix>: while it is
 //	                              on the link, it is anycastd's
 //	del <prefix>                  <prefix> is no longer anycastd's
+//	add-route <prefix>            anycastd is adding a route of type local
+//	                              for <prefix> in table local on the link
+//	                              ([interface] method = "local-route"):
+//	                              while it is there, it is anycastd's
+//	del-route <prefix>            that route is no longer anycastd's
 //	deleted-link <name>           anycastd is deleting the link it created
 //
-// An address recorded with add but absent from the link was never added
-// (or was removed since) and is simply forgotten. Addresses vanish with a
+// add and del are addresses: a journal of a version before local routes has
+// only those. A start removes the entries of the method not configured now
+// (the method changed between runs), and only those the journal records.
+//
+// An address (or route) recorded with add but absent from the link was never
+// added (or was removed since) and is simply forgotten. Addresses vanish with a
 // reboot or with their namespace, so records of another boot or namespace are
 // void. A "link" record with a new index voids the adds before it: they were
 // on a link that is gone. The journal is compacted (rewritten atomically with
@@ -58,8 +66,9 @@ type hostState struct {
 	Netns       string
 	Link        string // the link the owned addresses are on; "" if none yet
 	LinkIndex   int
-	CreatedLink string // name of the dummy link anycastd created (or was creating)
-	Owned       map[netip.Prefix]bool
+	CreatedLink string                // name of the dummy link anycastd created (or was creating)
+	Owned       map[netip.Prefix]bool // addresses
+	Routes      map[netip.Prefix]bool // local routes in table local
 	// Torn lists the fragments of records cut short that the reader
 	// skipped, each with its line number, for a warning.
 	Torn []string
@@ -77,7 +86,7 @@ type journal struct {
 // openJournal locks dir (creating it if needed) and reads its journal. Torn
 // records it skips are logged to log.
 func openJournal(dir string, log *slog.Logger) (*journal, hostState, error) {
-	st := hostState{Owned: map[netip.Prefix]bool{}}
+	st := hostState{Owned: map[netip.Prefix]bool{}, Routes: map[netip.Prefix]bool{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, st, fmt.Errorf("state dir: %w", err)
 	}
@@ -121,7 +130,7 @@ func openJournal(dir string, log *slog.Logger) (*journal, hostState, error) {
 // followed by the next record: the fragment is skipped and listed in Torn,
 // the record is replayed.
 func parseJournal(data []byte) (hostState, error) {
-	st := hostState{Owned: map[netip.Prefix]bool{}}
+	st := hostState{Owned: map[netip.Prefix]bool{}, Routes: map[netip.Prefix]bool{}}
 	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
 		data = data[:i+1]
 	} else {
@@ -168,17 +177,22 @@ func parseJournal(data []byte) (hostState, error) {
 			}
 			if name != st.Link || i != st.LinkIndex {
 				clear(st.Owned)
+				clear(st.Routes)
 			}
 			st.Link, st.LinkIndex = name, i
-		case "add", "del":
+		case "add", "del", "add-route", "del-route":
 			p, err := netip.ParsePrefix(arg)
 			if err != nil {
 				return bad()
 			}
-			if op == "add" {
-				st.Owned[p] = true
+			m := st.Owned
+			if strings.HasSuffix(op, "-route") {
+				m = st.Routes
+			}
+			if strings.HasPrefix(op, "add") {
+				m[p] = true
 			} else {
-				delete(st.Owned, p)
+				delete(m, p)
 			}
 		default:
 			return bad()
@@ -200,7 +214,7 @@ func validRecord(line string) bool {
 		name, idx, ok := strings.Cut(arg, " ")
 		_, err := strconv.Atoi(idx)
 		return ok && err == nil && name != ""
-	case "add", "del":
+	case "add", "del", "add-route", "del-route":
 		_, err := netip.ParsePrefix(arg)
 		return err == nil
 	}
@@ -258,13 +272,11 @@ func (j *journal) compact(st hostState) error {
 	if st.Link != "" {
 		fmt.Fprintf(&b, "link %s %d\n", st.Link, st.LinkIndex)
 	}
-	owned := make([]netip.Prefix, 0, len(st.Owned))
-	for p := range st.Owned {
-		owned = append(owned, p)
-	}
-	slices.SortFunc(owned, netip.Prefix.Compare)
-	for _, p := range owned {
+	for _, p := range sortedPrefixes(st.Owned) {
 		fmt.Fprintf(&b, "add %s\n", p)
+	}
+	for _, p := range sortedPrefixes(st.Routes) {
+		fmt.Fprintf(&b, "add-route %s\n", p)
 	}
 	tmp := j.path + ".tmp"
 	if err := writeFileSync(tmp, []byte(b.String())); err != nil {
