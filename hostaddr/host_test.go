@@ -93,12 +93,17 @@ func (n *testNS) linkType() string {
 }
 
 // ip runs `ip -n NS args...`.
-func (n *testNS) ip(t testing.TB, args ...string) {
+func (n *testNS) ip(t testing.TB, args ...string) { n.ipOut(t, args...) }
+
+// ipOut runs `ip -n NS args...` and returns its output.
+func (n *testNS) ipOut(t testing.TB, args ...string) string {
 	t.Helper()
 	args = append([]string{"-n", n.name}, args...)
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
 		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
 
 // nlAddrs returns the addresses on dev read over netlink, with their flags;
@@ -211,8 +216,16 @@ func TestHostLoopback(t *testing.T) {
 	mustAdd(t, h, p4, p6)
 	mustAdd(t, h, p4) // again: no error
 	n.wantAddrs(t, "lo", []netip.Prefix{p4, p6}, nil)
-	if f := n.nlAddrs(t, "lo")[p6]; f&unix.IFA_F_NODAD == 0 {
-		t.Errorf("%s flags %#x: want nodad", p6, f)
+	if f := n.nlAddrs(t, "lo")[p6]; f&unix.IFA_F_NODAD == 0 || f&unix.IFA_F_NOPREFIXROUTE == 0 {
+		t.Errorf("%s flags %#x: want nodad and noprefixroute", p6, f)
+	}
+	// No prefix route in table main for the IPv6 VIP (the local route in
+	// table local delivers its traffic), and the host accepts it.
+	if out := n.ipOut(t, "-6", "route", "show", "table", "main", p6.String()); strings.TrimSpace(out) != "" {
+		t.Errorf("table main has a route for %s: %s", p6, out)
+	}
+	if out := n.ipOut(t, "-6", "route", "show", "table", "local", p6.String()); !strings.Contains(out, "local "+p6.Addr().String()) {
+		t.Errorf("table local lacks the local route of %s: %q", p6, out)
 	}
 	if err := h.Remove(p4); err != nil {
 		t.Fatal(err)

@@ -162,7 +162,13 @@ func addrOn(p netip.Prefix, index int) *netlink.Addr {
 		LinkIndex: index,
 	}
 	if p.Addr().Is6() {
-		a.Flags = unix.IFA_F_NODAD
+		// No DAD (the address is meant to be on many hosts), and no
+		// prefix route: the /128 route in table main that the kernel
+		// adds for each address is redundant with the address's local
+		// route in table local, and it costs the kernel more than the
+		// address itself (10,000 IPv6 addresses on lo: removed in 4 s
+		// without their prefix routes, 25 s with them).
+		a.Flags = unix.IFA_F_NODAD | unix.IFA_F_NOPREFIXROUTE
 	}
 	return a
 }
