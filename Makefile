@@ -94,11 +94,23 @@ demo: build
 # by CI): withdrawal overhead, end-to-end failover, 10,000 VIPs; prints a
 # report (README "Performance"). About 10 minutes; BENCH_QUICK=1 for 1-2
 # minutes. Knobs: BENCH_STEADY=60s BENCH_REPS BENCH_FAILOVER_REPS BENCH_VIPS
-# BENCH_PEERS=1,2,8 BENCH_ONLY=withdraw,failover,scale BENCH_PERF=dir.
+# BENCH_PEERS=1,2,8 BENCH_ONLY=withdraw,failover,scale BENCH_PERF=dir
+# BENCH_FAMILIES=ipv4,ipv6 BENCH_METHOD=address|local-route BENCH_BASELINE=BIN;
+# BENCH_BASELINE=prev (or any git revision): the scale runs also run that
+# commit's anycastd (HEAD~1 for prev; built from `git archive` in a temporary
+# directory, removed after), side by side.
 .PHONY: bench
 bench: build
 	$(GO) build -o $(BIN)/bench ./integration/cmd/bench
-	$(BIN)/bench -anycastd $(BIN)/anycastd
+	base="$(BENCH_BASELINE)"; \
+	if [ "$$base" = prev ]; then base=HEAD~1; fi; \
+	if [ -n "$$base" ] && [ ! -f "$$base" ]; then \
+		rev=$$(git -C $(CURDIR) rev-parse --verify "$$base^{commit}") || exit 1; \
+		dir=$$(mktemp -d /tmp/anycastd-prev-XXXX) && trap 'rm -rf "$$dir"' EXIT INT TERM && \
+		git -C $(CURDIR) archive "$$rev" | tar -x -C "$$dir" && \
+		(cd "$$dir" && $(GO) build -ldflags "-X main.version=$$(git -C $(CURDIR) describe --tags --always $$rev)" -o "$$dir/anycastd" ./cmd/anycastd) && base="$$dir/anycastd" || exit 1; \
+	fi; \
+	BENCH_BASELINE="$$base" $(BIN)/bench -anycastd $(BIN)/anycastd
 
 clean:
 	rm -rf $(BIN)

@@ -1,13 +1,18 @@
 package bench
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/anycastd/anycastd/config"
 )
 
 func TestQuantile(t *testing.T) {
@@ -114,11 +119,101 @@ func TestVtyAnswer(t *testing.T) {
 }
 
 func TestScaleVIP(t *testing.T) {
-	if got := scaleVIP(0); got != netip.MustParsePrefix("2001:db8:1000::1/128") {
+	if got := scaleVIP(0, true); got != netip.MustParsePrefix("2001:db8:1000::1/128") {
 		t.Errorf("scaleVIP(0) = %v", got)
 	}
-	if got := scaleVIP(9999); got != netip.MustParsePrefix("2001:db8:1000::2710/128") || !scaleRange.Contains(got.Addr()) {
+	if got := scaleVIP(9999, true); got != netip.MustParsePrefix("2001:db8:1000::2710/128") || !scaleRange.Contains(got.Addr()) {
 		t.Errorf("scaleVIP(9999) = %v", got)
+	}
+	if got := scaleVIP(0, false); got != netip.MustParsePrefix("198.19.0.1/32") {
+		t.Errorf("scaleVIP(0, v4) = %v", got)
+	}
+	if got := scaleVIP(9999, false); got != netip.MustParsePrefix("198.19.39.16/32") {
+		t.Errorf("scaleVIP(9999, v4) = %v", got)
+	}
+	if got := scaleVIP(maxScaleVIPs-1, false); !scaleRange4.Contains(got.Addr()) || got.Addr() == netip.MustParseAddr("198.19.255.255") {
+		t.Errorf("scaleVIP(max, v4) = %v", got)
+	}
+	// The scale VIPs stay clear of the lab's link addresses.
+	link := netip.MustParsePrefix("198.18.60.0/24")
+	if scaleRange4.Overlaps(link) || scaleRange4.Overlaps(webVIP) {
+		t.Error("IPv4 scale range overlaps the lab's addresses")
+	}
+}
+
+func TestScaleConfig(t *testing.T) {
+	ec := EdgeConfig{Peers: 1, ScaleVIPs: 2, ScaleV4: true, ScaleCheck: "listen", ScaleInterval: time.Second,
+		ScaleRise: 1, Listeners: []string{"127.0.0.1:21000"}}
+	s := ec.AnycastdTOML()
+	for _, want := range []string{`{name="0",type="listen",address="127.0.0.1:21000",rise=1},`,
+		`{name="1",prefixes=["198.19.0.2"],checks=["1"]},`, "manage = false"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("config lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "method") {
+		t.Errorf("method written without being asked:\n%s", s)
+	}
+	ec.Method, ec.StateDir = "local-route", "/tmp/x"
+	if s := ec.AnycastdTOML(); !strings.Contains(s, "manage = true\nname = \"lo\"\nstate_dir = \"/tmp/x\"\nmethod = \"local-route\"\n") {
+		t.Errorf("method:\n%s", s)
+	}
+}
+
+// anycastd's own parser takes the scale configurations: every VIP with its
+// own check, rise 1, at 1 s.
+func TestScaleConfigParses(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		for _, typ := range []string{"tcp", "listen"} {
+			ec := EdgeConfig{Peers: 2, IPv6: v6, ScaleVIPs: 300, ScaleV4: !v6, ScaleCheck: typ, ScaleInterval: time.Second,
+				ScaleRise: 1, Listeners: []string{"127.0.0.1:21000", "127.0.0.1:21001"}, HoldTime: 9 * time.Second}
+			cfg, err := config.Parse([]byte(ec.AnycastdTOML()))
+			if err != nil {
+				t.Fatalf("v6 %v, %s: %v", v6, typ, err)
+			}
+			if len(cfg.VIPs) != 300 || len(cfg.Checks) != 300 || cfg.Checks[299].Rise != 1 || cfg.Checks[299].Interval != time.Second ||
+				cfg.VIPs[299].Prefixes[0] != scaleVIP(299, v6) || len(cfg.BGP.Peers) != 2 {
+				t.Errorf("v6 %v, %s: %d VIPs, %d checks, %+v", v6, typ, len(cfg.VIPs), len(cfg.Checks), cfg.Checks[299])
+			}
+			ec.ScaleVIPs = 10_000
+			t.Logf("10,000 VIPs, v6 %v, %s checks: %d bytes (anycastd reads at most %d)", v6, typ, len(ec.AnycastdTOML()), config.MaxFileSize)
+		}
+	}
+}
+
+func TestParseExecLine(t *testing.T) {
+	loc := time.FixedZone("x", 3600)
+	log := []byte("=== lab: starting anycastd at 23:59:59.250: [\"anycastd\"]\n{\"time\":\"...\"}\n")
+	now := time.Date(2026, 11, 30, 0, 0, 2, 0, loc)
+	got, err := parseExecLine(log, now)
+	if want := time.Date(2026, 11, 29, 23, 59, 59, 250e6, loc); err != nil || !got.Equal(want) {
+		t.Errorf("parseExecLine = %v, %v; want %v", got, err, want)
+	}
+	if _, err := parseExecLine([]byte("{}\n"), now); err == nil {
+		t.Error("no start line: no error")
+	}
+}
+
+func TestScaleTable(t *testing.T) {
+	tab := &scaleTable{vips: 10000, bins: []string{baseline, thisTree}, res: map[scaleKey]*ScaleResult{}, failed: map[scaleKey]bool{}}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		tab.cols = append(tab.cols, scaleCol{1, fam})
+	}
+	c := scaleCase{Binary: thisTree, Peers: 1, VIPs: 10000, V6: true, Check: "tcp"}
+	tab.res[keyOf(c)] = &ScaleResult{scaleCase: c, SessionToRIB: 210 * time.Millisecond, AllUp: 2500 * time.Millisecond, CPU: 0.183, RSSMax: 95 << 20}
+	c.Binary = baseline
+	tab.failed[keyOf(c)] = true
+	var b strings.Builder
+	tab.print(&b)
+	out := b.String()
+	t.Log(out)
+	for _, want := range []string{"1 × IPv6", "this tree", "210ms", "2.50s", "18.3%", "95MB", "failed", "≤ 0.5 s", "10,000 tcp probes/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if thousands(1234567) != "1,234,567" || thousands(999) != "999" {
+		t.Error("thousands")
 	}
 }
 
@@ -148,10 +243,43 @@ func TestOptions(t *testing.T) {
 	if !o.Quick || o.Steady != 5*time.Second || !slices.Equal(o.Peers, []int{1, 8}) || !slices.Equal(o.Only, []string{"scale"}) || o.WithdrawReps >= 100 {
 		t.Errorf("options %+v", o)
 	}
-	for _, bad := range []map[string]string{{"BENCH_STEADY": "10ms"}, {"BENCH_PEERS": "0"}, {"BENCH_ONLY": "nope"}, {"BENCH_REPS": "x"}} {
+	if !slices.Equal(o.Families, []string{"ipv4", "ipv6"}) || o.Baseline != "" || o.Method != "" {
+		t.Errorf("defaults %+v", o)
+	}
+	env = map[string]string{"BENCH_FAMILIES": "IPv6", "BENCH_BASELINE": "/tmp/a", "BENCH_METHOD": "local-route"}
+	if err := o.FromEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Families, []string{"ipv6"}) || o.Baseline != "/tmp/a" || o.Method != "local-route" {
+		t.Errorf("options %+v", o)
+	}
+	for _, bad := range []map[string]string{{"BENCH_STEADY": "10ms"}, {"BENCH_PEERS": "0"}, {"BENCH_ONLY": "nope"}, {"BENCH_REPS": "x"},
+		{"BENCH_FAMILIES": "ipx"}, {"BENCH_BASELINE": "prev"}, {"BENCH_METHOD": "route"}} {
 		o := DefaultOptions()
 		if err := o.FromEnv(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
+	}
+}
+
+// A prefix withdrawn and announced again counts once.
+func TestWaitAnnounced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "anycastd.log")
+	line := func(ms int, m, p string) string {
+		return fmt.Sprintf(`{"time":"2026-11-30T05:00:00.%03dZ","level":"INFO","msg":%q,"vip":"v","prefix":%q}`+"\n", ms, m, p)
+	}
+	log := line(1, "announced", "a") + line(2, "withdrawn", "a") + line(3, "announced", "a") + line(4, "announced", "b")
+	if err := os.WriteFile(path, []byte("=== lab: starting anycastd at 05:00:00.000: []\n"+log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &setup{anyLog: AnycastdLog(path)}
+	e, err := s.waitAnnounced(context.Background(), 2)
+	if err != nil || e.Time.Nanosecond() != 4e6 {
+		t.Errorf("waitAnnounced = %v, %v; want the 4th line", e.Time, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := s.waitAnnounced(ctx, 3); err == nil {
+		t.Error("3 of 2: no error")
 	}
 }

@@ -16,15 +16,28 @@
 //   - failover: the same VIP with interval 100ms, fall 3, rise 3; siteweb
 //     is SIGKILLed at a random phase and started again, 50 times: kill →
 //     route gone at the router, start → route back.
-//   - scale (per session count): 10,000 IPv6 /128 VIPs in
-//     2001:db8:1000::/64 (203.0.113.0/24 holds only 256), each with its own
-//     tcp check at 1 s against 16 ports of a listener process on the edge
-//     (this program, run as `benchlisten listeners ADDR...`). The router
-//     starts with its neighbors shut down; once anycastd has announced every
-//     VIP they are enabled: session up → the router holds all. Then CPU
-//     share and RSS of anycastd over a steady window (/proc/PID/stat and
-//     status), then SIGTERM → every VIP gone.
-//
+//   - scale (per address family and session count): 10,000 VIPs, IPv6
+//     /128s in 2001:db8:1000::/64 over IPv6 sessions or IPv4 /32s in
+//     198.19.0.0/16 over IPv4 sessions (BENCH_FAMILIES; 203.0.113.0/24
+//     holds only 256, and 198.19.0.0/16 is inside the lab's 198.18.0.0/15,
+//     clear of its link 198.18.60.0/24), each with its own tcp check at 1 s,
+//     rise 1, against 16 ports of a listener process on the edge (this
+//     program, run as `benchlisten listeners ADDR...`). Two runs each: the
+//     router starts with its neighbors shut down and enables them once
+//     anycastd has announced every VIP (process start → all announced;
+//     session up → the router holds all; then CPU share and RSS of anycastd
+//     over a steady window from /proc/PID/stat and status; then SIGTERM →
+//     every VIP gone), and the router's neighbors open from the start, the
+//     sessions coming up while the checks decide (process start → the
+//     router holds all). Then one run of 10,000 `listen` checks on the same
+//     ports (the first family and session count): steady CPU and RSS. The
+//     process start is the lab's exec of anycastd (its "=== lab: starting"
+//     line, ms precision). With a baseline binary (-baseline,
+//     BENCH_BASELINE) each of these runs is done with it first, then with
+//     the binary under test, and the summary table puts them side by side.
+//     BENCH_METHOD has anycastd manage the VIPs on the edge's lo with
+//     `[interface] method` (otherwise the scale VIPs are on no interface).
+
 // # Instruments
 //
 // All read the same wall clock: anycastd's JSON log ("time" in ns), FRR's

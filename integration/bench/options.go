@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,7 +19,24 @@ type Options struct {
 	FailoverReps int           // service kills
 	VIPs         int           // scale VIPs (and checks)
 	Steady       time.Duration // how long the scale runs measure CPU and memory
+
+	// Families of the scale runs' VIPs and sessions: "ipv4", "ipv6".
+	Families []string
+	// Baseline, when set, is a second anycastd binary every scale run is
+	// also done with (before the one under test), for a side-by-side
+	// report.
+	Baseline string
+	// Method, when set, manages the VIPs on the edge's lo and writes
+	// `[interface] method = Method` ("address" or "local-route") into the
+	// generated edge configurations; unset, the key is not written.
+	Method string
 }
+
+// Families are the address families the scale runs can use.
+var Families = []string{"ipv4", "ipv6"}
+
+// Methods are the values BENCH_METHOD takes.
+var Methods = []string{"address", "local-route"}
 
 // Runs are the runs a benchmark can do, in the order they run.
 var Runs = []string{"withdraw", "failover", "scale"}
@@ -32,6 +50,7 @@ func DefaultOptions() Options {
 		FailoverReps: 50,
 		VIPs:         10_000,
 		Steady:       60 * time.Second,
+		Families:     slices.Clone(Families),
 	}
 }
 
@@ -45,8 +64,8 @@ func (o *Options) SetQuick() {
 }
 
 // FromEnv applies BENCH_QUICK, BENCH_REPS, BENCH_FAILOVER_REPS, BENCH_VIPS,
-// BENCH_STEADY, BENCH_PEERS and BENCH_ONLY (quick first, then the others
-// override it).
+// BENCH_STEADY, BENCH_PEERS, BENCH_ONLY, BENCH_FAMILIES, BENCH_BASELINE and
+// BENCH_METHOD (quick first, then the others override it).
 func (o *Options) FromEnv(getenv func(string) string) error {
 	if v := getenv("BENCH_QUICK"); v != "" && v != "0" {
 		o.SetQuick()
@@ -80,6 +99,48 @@ func (o *Options) FromEnv(getenv func(string) string) error {
 			return fmt.Errorf("BENCH_ONLY: %w", err)
 		}
 	}
+	if v := getenv("BENCH_FAMILIES"); v != "" {
+		if err := o.SetFamilies(v); err != nil {
+			return fmt.Errorf("BENCH_FAMILIES: %w", err)
+		}
+	}
+	if v := getenv("BENCH_BASELINE"); v != "" {
+		if err := o.SetBaseline(v); err != nil {
+			return fmt.Errorf("BENCH_BASELINE: %w", err)
+		}
+	}
+	if v := getenv("BENCH_METHOD"); v != "" {
+		if !slices.Contains(Methods, v) {
+			return fmt.Errorf("BENCH_METHOD=%q: want %s", v, strings.Join(Methods, " or "))
+		}
+		o.Method = v
+	}
+	return nil
+}
+
+// SetFamilies parses a list like "ipv4,ipv6".
+func (o *Options) SetFamilies(s string) error {
+	var fams []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if !slices.Contains(Families, f) {
+			return fmt.Errorf("%q: want ipv4, ipv6 or both, comma-separated", s)
+		}
+		if !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
+	}
+	o.Families = fams
+	return nil
+}
+
+// SetBaseline sets the baseline binary. "prev" (the previous commit) is
+// built by `make bench`, not here.
+func (o *Options) SetBaseline(s string) error {
+	if s == "prev" {
+		return errors.New(`"prev" is built by make bench (BENCH_BASELINE=prev make bench); give the program a binary`)
+	}
+	o.Baseline = s
 	return nil
 }
 

@@ -22,8 +22,15 @@ func Run(ctx context.Context, env *Env, opts Options, out io.Writer) error {
 	if opts.Quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(out, "mode: %s (withdrawal: %d repetitions; failover: %d; scale: %d VIPs, steady window %v; sessions %s%s)\n",
-		mode, opts.WithdrawReps, opts.FailoverReps, opts.VIPs, opts.Steady, intList(opts.Peers), map[bool]string{true: ", scale with the first only"}[opts.Quick])
+	fmt.Fprintf(out, "mode: %s (withdrawal: %d repetitions; failover: %d; scale: %d VIPs, %s, steady window %v; sessions %s%s)\n",
+		mode, opts.WithdrawReps, opts.FailoverReps, opts.VIPs, strings.Join(opts.Families, " and "), opts.Steady,
+		intList(opts.Peers), map[bool]string{true: ", scale with the first only"}[opts.Quick])
+	if opts.Baseline != "" {
+		fmt.Fprintf(out, "baseline (scale runs): %s: %s\n", opts.Baseline, firstLine(exec.Command(opts.Baseline, "-version")))
+	}
+	if opts.Method != "" {
+		fmt.Fprintf(out, "scale runs: anycastd manages the VIPs on lo, [interface] method = %q\n", opts.Method)
+	}
 	var errs []error
 	fail := func(what string, err error) {
 		fmt.Fprintf(out, "\n%s: FAILED: %v\n", what, err)
@@ -52,20 +59,7 @@ func Run(ctx context.Context, env *Env, opts Options, out io.Writer) error {
 		}
 	}
 	if opts.runs("scale") {
-		fmt.Fprintf(out, scaleHeader, opts.VIPs, opts.Steady)
-		peers := opts.Peers
-		if opts.Quick {
-			peers = peers[:1] // the quick version: one scale run
-		}
-		for _, p := range peers {
-			env.logf("scale, %d VIPs, %d session(s)", opts.VIPs, p)
-			r, err := runScale(ctx, env, p, opts.VIPs, opts.Steady)
-			if err != nil {
-				fail(fmt.Sprintf("scale with %d sessions", p), err)
-				continue
-			}
-			r.print(out)
-		}
+		runScales(ctx, env, opts, out, fail)
 	}
 	fmt.Fprint(out, notes)
 	fmt.Fprintf(out, "\ntotal time %s\n", time.Since(began).Round(time.Second))
@@ -161,55 +155,6 @@ func (r *FailoverResult) print(w io.Writer) {
 		fmt.Fprintf(w, "   %-38s %s\n", row.name, row.s.row())
 	}
 	fmt.Fprintf(w, "   (%v)\n", r.Load)
-}
-
-const scaleHeader = `
-3. Scale: %d VIPs (IPv6 /128s in 2001:db8:1000::/64), each with its own tcp
-   check at 1 s against 16 local listeners (a separate process), over IPv6
-   sessions to FRR. Targets: every VIP at the router within 2 s of the
-   session coming up; under 10 %% of one core and 150 MB RSS. Steady window
-   %v.
-`
-
-func (r *ScaleResult) print(w io.Writer) {
-	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
-	pct := func(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) }
-	dur := func(d time.Duration) string {
-		if d == 0 {
-			return "-"
-		}
-		return fmtDur(d)
-	}
-	fmt.Fprintf(w, "\n   %d session(s)\n", r.Peers)
-	line := func(name, format string, args ...any) {
-		fmt.Fprintf(w, "   %-56s %s\n", name, fmt.Sprintf(format, args...))
-	}
-	line("anycastd started → every VIP announced (rise 3 at 1 s)", "%s", dur(r.AllUp))
-	line("session established → router holds all (slowest)", "%s", dur(r.SessionToRIB))
-	line("first session up → all in the router's kernel FIB", "%s", dur(r.FirstUpToFIB))
-	if r.UpErr != "" {
-		line("", "INCOMPLETE: %s", r.UpErr)
-	}
-	line("  meanwhile: check state changes; sessions lost", "%d; %d", r.UpFlaps, r.UpResets)
-	line(fmt.Sprintf("  CPU meanwhile (%s wall)", dur(r.UpWall)), "anycastd %s, bgpd %s, zebra %s, listener %s",
-		dur(r.UpCPU["anycastd"]), dur(r.UpCPU["bgpd"]), dur(r.UpCPU["zebra"]), dur(r.UpCPU["listener"]))
-	line("steady: anycastd CPU (one core = 100 %)", "%s", pct(r.CPU))
-	line("steady: anycastd RSS mean / max / peak (VmHWM)", "%s / %s / %s", mb(r.RSSMean), mb(r.RSSMax), mb(r.HWM))
-	line("steady: probes answered per second; check changes", "%.0f; %d", r.ProbesPerSec, r.Flaps)
-	line("steady: CPU of the listener process, bgpd, zebra", "%s, %s, %s", pct(r.ListenerCPU), pct(r.BgpdCPU), pct(r.ZebraCPU))
-	line("steady: other load", "%v", r.SteadyLoad)
-	line("SIGTERM → RIB empty / FIB empty / anycastd exited", "%s / %s / %s", dur(r.TermRIB), dur(r.TermFIB), dur(r.TermExit))
-	switch {
-	case r.TermErr != "":
-		line("", "INCOMPLETE: %s (anycastd had logged %d withdrawals)", r.TermErr, r.TermWithdrawn)
-	case r.ByUpdates:
-		line("", "by withdrawals: every session was still up")
-	default:
-		line("", "partly by the sessions closing")
-	}
-	if r.FlushWarn {
-		line("", "anycastd's flush timeout expired")
-	}
 }
 
 const notes = `

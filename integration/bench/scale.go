@@ -18,14 +18,57 @@ import (
 // tcp checks on (round robin).
 const scaleListeners = 16
 
-// ScaleResult is one scale run: VIPs IPv6 /128s, each with its own tcp
-// check at 1 s, announced over Peers sessions.
-type ScaleResult struct {
+// scaleCase says what one scale run does.
+type scaleCase struct {
+	// Binary names the anycastd binary ("this tree", "baseline").
+	Binary      string
 	Peers, VIPs int
+	V6          bool   // IPv6 /128 VIPs over IPv6 sessions; else IPv4 /32s over IPv4
+	Check       string // "tcp" or "listen"
+	// Open: the router's neighbors are not shut, so the sessions come up
+	// while the checks decide (process start → the router holds all);
+	// else they are enabled once anycastd announced every VIP (session
+	// up → the router holds all).
+	Open   bool
+	Steady time.Duration // the CPU/memory window; 0: none
+	Term   bool          // time SIGTERM → every VIP withdrawn
+	Method string        // [interface] method, managing the VIPs on lo; "": unmanaged
+}
 
-	// anycastd started → it had announced every VIP (rise 3 at 1 s, plus up
-	// to 1 s of start jitter: the checks, not BGP).
-	AllUp time.Duration
+func (c scaleCase) family() string {
+	if c.V6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func (c scaleCase) String() string {
+	how := "sessions enabled once all is announced"
+	if c.Open {
+		how = "sessions up from the start"
+	}
+	m := ""
+	if c.Method != "" {
+		m = ", method " + c.Method
+	}
+	return fmt.Sprintf("%s: %d VIPs (%s), %s checks, %d session(s), %s%s",
+		c.Binary, c.VIPs, c.family(), c.Check, c.Peers, how, m)
+}
+
+// ScaleResult is one scale run: VIPs (IPv6 /128s or IPv4 /32s), each with
+// its own check at 1 s, rise 1, announced over Peers sessions.
+type ScaleResult struct {
+	scaleCase
+
+	// From the process start (the lab's exec of anycastd, ms precision):
+	// to its "anycastd starting" line (the config loaded), to the last
+	// "announced" line (the checks, not BGP: rise 1 at 1 s plus up to 1 s
+	// of start jitter), and (Open) to the router holding every VIP from
+	// every session and to its FIB holding all.
+	ExecToLog, AllUp       time.Duration
+	StartToRIB, StartToFIB time.Duration
+	// AnnErr: anycastd never had every VIP announced at once.
+	AnnErr string
 	// Session established (anycastd's log) → the router holds every VIP
 	// from that session (pfxRcd, polled every 10 ms over the vty). The
 	// slowest session; and the first session up → every VIP in the FIB.
@@ -45,7 +88,6 @@ type ScaleResult struct {
 	// its RSS (mean and max of 1 s samples) and peak RSS (VmHWM), the
 	// probes the listener answered per second, check state changes (any
 	// is a false failure), and the other processes' CPU.
-	Steady            time.Duration
 	CPU               float64
 	RSSMean, RSSMax   int64
 	HWM               int64
@@ -69,59 +111,159 @@ type ScaleResult struct {
 	TermLeft, TermWithdrawn int
 }
 
-func runScale(ctx context.Context, env *Env, peers, vips int, steady time.Duration) (*ScaleResult, error) {
+func runScale(ctx context.Context, env *Env, c scaleCase) (*ScaleResult, error) {
 	var listeners []string
 	for i := range scaleListeners {
 		listeners = append(listeners, fmt.Sprintf("127.0.0.1:%d", 21000+i))
 	}
 	// anycastd's default hold time (9s): the lab's 3s expires while 8
 	// sessions take in 10,000 routes each on 2 busy cores.
-	rc := RouterConfig{Peers: peers, IPv6: true, Shutdown: true, HoldTime: 9 * time.Second}
-	ec := EdgeConfig{Peers: peers, IPv6: true, ScaleVIPs: vips, ScaleInterval: time.Second, Listeners: listeners, HoldTime: 9 * time.Second}
+	rc := RouterConfig{Peers: c.Peers, IPv6: c.V6, Shutdown: !c.Open, HoldTime: 9 * time.Second}
+	ec := EdgeConfig{Peers: c.Peers, IPv6: c.V6, ScaleVIPs: c.VIPs, ScaleV4: !c.V6, ScaleCheck: c.Check,
+		ScaleInterval: time.Second, ScaleRise: 1, Listeners: listeners, HoldTime: 9 * time.Second, Method: c.Method}
+	if c.Method != "" {
+		dir, err := os.MkdirTemp("", "anycastd-bench-state-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		ec.StateDir = dir
+	}
 	s, err := start(ctx, env, rc, ec, listeners)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close()
-	res := &ScaleResult{Peers: peers, VIPs: vips, Steady: steady}
+	res := &ScaleResult{scaleCase: c}
 	pid := s.lab.Pid(edgeNode, "anycastd")
-	prof := env.startPerf(pid, fmt.Sprintf("scale-%dpeers-1-startup", peers))
+	name := fmt.Sprintf("scale-%s-%s-%s-%dpeers", strings.ReplaceAll(c.Binary, " ", ""), c.family(), c.Check, c.Peers)
+	if c.Open {
+		name += "-open"
+	}
+	prof := env.startPerf(pid, name+"-1-startup")
 
-	// 1. Every VIP announced by anycastd, the sessions still down.
+	// 1. Every VIP announced by anycastd (and, Open, at the router).
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	exec, err := s.execTime()
+	if err != nil {
+		return nil, err
+	}
 	started, err := s.anyLog.Wait(wctx, 0, msg("anycastd starting"))
 	if err != nil {
 		return nil, fmt.Errorf("anycastd's start line: %w", err)
 	}
-	last, err := s.waitCount(wctx, 0, vips, msg("announced"))
-	if err != nil {
-		return nil, fmt.Errorf("waiting for anycastd to announce %d VIPs: %w", vips, err)
+	res.ExecToLog = started.Time.Sub(exec)
+	if c.Open {
+		full, upErr := s.pollFull(ctx, c.Peers, c.VIPs)
+		res.UpErr = upErr
+		for _, t := range full {
+			res.StartToRIB = max(res.StartToRIB, t.Sub(exec))
+		}
+		if upErr == "" {
+			// From the watcher's start: the lab was up before anything
+			// was announced.
+			if ev, err := s.fib.WaitCount(wctx, 0, c.VIPs); err == nil {
+				res.StartToFIB = ev.Time.Sub(exec)
+			} else {
+				res.UpErr = fmt.Sprintf("the FIB did not get all %d routes: %v", c.VIPs, err)
+			}
+		}
 	}
-	res.AllUp = last.Time.Sub(started.Time)
+	if last, err := s.waitAnnounced(wctx, c.VIPs); err != nil {
+		// Checks that flap (a starved machine) may never have all up at
+		// once: measure the rest anyway.
+		res.AnnErr = fmt.Sprintf("not all announced at once within 2m: %v", err)
+		env.logf("%s", res.AnnErr)
+	} else {
+		res.AllUp = last.Time.Sub(exec)
+	}
 	prof.stop(env)
-	env.logf("%d sessions: %d VIPs up in anycastd after %s; enabling the sessions", peers, vips, fmtDur(res.AllUp))
+	if c.Open {
+		if res.UpErr != "" {
+			env.logf("%d VIPs announced %s after the process start; %s", c.VIPs, fmtDur(res.AllUp), res.UpErr)
+		} else {
+			env.logf("%d VIPs announced %s after the process start, at the router after %s", c.VIPs, fmtDur(res.AllUp), fmtDur(res.StartToRIB))
+		}
+	} else {
+		env.logf("%d VIPs announced %s after the process start; enabling the sessions", c.VIPs, fmtDur(res.AllUp))
+		// 2. Sessions up: time until the router holds everything.
+		prof = env.startPerf(pid, name+"-2-sessionup")
+		if err := s.sessionsUp(ctx, pid, res); err != nil {
+			return nil, err
+		}
+		prof.stop(env)
+		if res.UpErr != "" {
+			env.logf("%s", res.UpErr)
+		} else {
+			env.logf("the router holds %d VIPs from each session %s after it came up", c.VIPs, fmtDur(res.SessionToRIB))
+		}
+	}
 
-	// 2. Sessions up: time until the router holds everything.
+	// 3. The steady window.
+	if c.Steady > 0 {
+		env.logf("measuring for %v", c.Steady)
+		prof = env.startPerf(pid, name+"-3-steady")
+		if err := s.steady(ctx, pid, res); err != nil {
+			return nil, err
+		}
+		prof.stop(env)
+	}
+
+	// 4. SIGTERM: everything withdrawn (or the sessions closed), within
+	// termLimit; past it the lab's teardown kills anycastd.
+	if c.Term {
+		prof = env.startPerf(pid, name+"-4-sigterm")
+		s.terminate(ctx, res)
+		prof.stop(env)
+	}
+	return res, nil
+}
+
+// sessionsUp enables the router's neighbors and times the router taking in
+// every VIP.
+func (s *setup) sessionsUp(ctx context.Context, pid int, res *ScaleResult) error {
 	am, fm := s.anyLog.Mark(), s.fib.Mark()
-	prof = env.startPerf(pid, fmt.Sprintf("scale-%dpeers-2-sessionup", peers))
 	upMeter, err := startCPU(s.pids(pid))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmds := []string{"configure terminal", fmt.Sprintf("router bgp %d", routerASN)}
-	for k := range peers {
-		cmds = append(cmds, fmt.Sprintf("no neighbor %s shutdown", edgeAddr(k, true)))
+	for k := range res.Peers {
+		cmds = append(cmds, fmt.Sprintf("no neighbor %s shutdown", edgeAddr(k, res.V6)))
 	}
 	if _, err := s.lab.Vtysh(routerNode, cmds...); err != nil {
-		return nil, err
+		return err
 	}
+	full, upErr := s.pollFull(ctx, res.Peers, res.VIPs)
+	res.UpErr = upErr
+	if res.UpErr == "" {
+		uctx, cancel := context.WithTimeout(ctx, upLimit)
+		defer cancel()
+		if fib, err := s.fib.WaitCount(uctx, fm, res.VIPs); err != nil {
+			res.UpErr = fmt.Sprintf("the FIB did not get all %d routes: %v", res.VIPs, err)
+		} else {
+			res.FirstUpToFIB = fib.Time.Sub(s.firstEstablished(am, full, res))
+		}
+	}
+	res.UpFlaps = s.anyLog.Count(am, msg("health check changed state"))
+	res.UpResets = s.anyLog.Count(am, sessionLost)
+	res.UpCPU, res.UpWall, err = upMeter.seconds()
+	return err
+}
+
+// pollFull polls the router's sessions every 10 ms until each is
+// established with at least vips prefixes received, for upLimit; it
+// returns when each got there (keyed by the router's name for the
+// session), and what was missing if not all did.
+func (s *setup) pollFull(ctx context.Context, peers, vips int) (map[string]time.Time, string) {
 	full := map[string]time.Time{}
 	var sum bgpSummary
-	uctx, ucancel := context.WithTimeout(ctx, upLimit)
-	defer ucancel()
-	for len(full) < peers && res.UpErr == "" {
-		sum, err = s.vty.summary("ipv6")
+	uctx, cancel := context.WithTimeout(ctx, upLimit)
+	defer cancel()
+	for len(full) < peers {
+		var err error
+		sum, err = s.vty.summary(s.afi())
 		now := time.Now()
 		if err == nil {
 			for addr, p := range sum.Peers {
@@ -137,42 +279,48 @@ func runScale(ctx context.Context, env *Env, peers, vips int, steady time.Durati
 				state = append(state, fmt.Sprintf("%s %s %d", addr, p.State, p.PfxRcd))
 			}
 			slices.Sort(state)
-			res.UpErr = fmt.Sprintf("not every session had all %d VIPs within %v (%d did; now: %s)",
+			return full, fmt.Sprintf("not every session had all %d VIPs within %v (%d did; now: %s)",
 				vips, upLimit, len(full), strings.Join(state, ", "))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if res.UpErr == "" {
-		if fib, err := s.fib.WaitCount(uctx, fm, vips); err != nil {
-			res.UpErr = fmt.Sprintf("the FIB did not get all %d routes: %v", vips, err)
-		} else {
-			res.FirstUpToFIB = fib.Time.Sub(s.firstEstablished(am, full, res))
-		}
-	}
-	res.UpFlaps = s.anyLog.Count(am, msg("health check changed state"))
-	res.UpResets = s.anyLog.Count(am, sessionLost)
-	res.UpCPU, res.UpWall, err = upMeter.seconds()
+	return full, ""
+}
+
+// execTime returns when the lab started anycastd: its "=== lab: starting
+// anycastd at 15:04:05.000" line (local time, ms precision), on the day
+// that puts it within the last 12 hours.
+func (s *setup) execTime() (time.Time, error) {
+	path := filepath.Join(s.lab.NodeDir(edgeNode), "anycastd.log")
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return time.Time{}, err
 	}
-	prof.stop(env)
-	if res.UpErr != "" {
-		env.logf("%d sessions: %s; measuring for %v anyway", peers, res.UpErr, steady)
-	} else {
-		env.logf("%d sessions: the router holds %d VIPs from each; measuring for %v", peers, vips, steady)
-	}
+	return parseExecLine(data, time.Now())
+}
 
-	// 3. The steady window.
-	prof = env.startPerf(pid, fmt.Sprintf("scale-%dpeers-3-steady", peers))
-	if err := s.steady(ctx, pid, res); err != nil {
-		return nil, err
-	}
-	prof.stop(env)
+const execPrefix = "=== lab: starting anycastd at "
 
-	// 4. SIGTERM: everything withdrawn (or the sessions closed), within
-	// termLimit; past it the lab's teardown kills anycastd.
-	s.terminate(ctx, env, pid, res)
-	return res, nil
+func parseExecLine(log []byte, now time.Time) (time.Time, error) {
+	for line := range strings.SplitSeq(string(log), "\n") {
+		rest, ok := strings.CutPrefix(line, execPrefix)
+		if !ok || len(rest) < len("15:04:05.000") {
+			continue
+		}
+		tod, err := time.ParseInLocation("15:04:05.000", rest[:len("15:04:05.000")], now.Location())
+		if err != nil {
+			return time.Time{}, fmt.Errorf("lab's start line %q: %w", line, err)
+		}
+		y, m, d := now.Date()
+		t := time.Date(y, m, d, tod.Hour(), tod.Minute(), tod.Second(), tod.Nanosecond(), now.Location())
+		if t.Sub(now) > 12*time.Hour {
+			t = t.AddDate(0, 0, -1)
+		} else if now.Sub(t) > 12*time.Hour {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
+	}
+	return time.Time{}, errors.New("no lab start line in anycastd's log")
 }
 
 // termLimit bounds how long a scale run waits for anycastd to withdraw
@@ -180,10 +328,8 @@ func runScale(ctx context.Context, env *Env, peers, vips int, steady time.Durati
 const termLimit = 30 * time.Second
 
 // terminate sends anycastd SIGTERM and times the withdrawal of every VIP.
-func (s *setup) terminate(ctx context.Context, env *Env, pid int, res *ScaleResult) {
+func (s *setup) terminate(ctx context.Context, res *ScaleResult) {
 	am, fm := s.anyLog.Mark(), s.fib.Mark()
-	prof := env.startPerf(pid, fmt.Sprintf("scale-%dpeers-4-sigterm", res.Peers))
-	defer prof.stop(env)
 	term := time.Now()
 	if err := s.lab.SignalProcess(edgeNode, "anycastd", syscall.SIGTERM); err != nil {
 		res.TermErr = err.Error()
@@ -197,7 +343,7 @@ func (s *setup) terminate(ctx context.Context, env *Env, pid int, res *ScaleResu
 			res.TermExit = now.Sub(term)
 		}
 		if res.TermRIB == 0 {
-			if sum, err := s.vty.summary("ipv6"); err == nil {
+			if sum, err := s.vty.summary(s.afi()); err == nil {
 				pfx, est := 0, 0
 				for _, p := range sum.Peers {
 					if p.State == "Established" {
@@ -221,10 +367,13 @@ func (s *setup) terminate(ctx context.Context, env *Env, pid int, res *ScaleResu
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if ev, err := s.fib.WaitCount(tctx, fm, 0); err == nil {
-		res.TermFIB = ev.Time.Sub(term)
-	} else {
-		res.TermErr = fmt.Sprintf("FIB: %v (%d routes left)", err, s.fib.Count())
+	// An empty FIB without any change since SIGTERM never had the routes.
+	if s.fib.Count() > 0 || s.fib.Mark() > fm {
+		if ev, err := s.fib.WaitCount(tctx, fm, 0); err == nil {
+			res.TermFIB = ev.Time.Sub(term)
+		} else {
+			res.TermErr = fmt.Sprintf("FIB: %v (%d routes left)", err, s.fib.Count())
+		}
 	}
 	res.FlushWarn = s.anyLog.Count(am, msg("withdrawals may not all have left before the sessions close")) > 0
 	res.TermWithdrawn = s.anyLog.Count(am, msg("withdrawn"))
@@ -241,7 +390,7 @@ const upLimit = time.Minute
 func (s *setup) firstEstablished(mark int, full map[string]time.Time, res *ScaleResult) time.Time {
 	neighborOf := map[string]string{}
 	for k := range res.Peers {
-		neighborOf[routerAddr(k, true).String()] = edgeAddr(k, true).String()
+		neighborOf[routerAddr(k, res.V6).String()] = edgeAddr(k, res.V6).String()
 	}
 	var first time.Time
 	seen := map[string]bool{}
@@ -265,22 +414,29 @@ func (s *setup) firstEstablished(mark int, full map[string]time.Time, res *Scale
 // sessionLost matches anycastd's line for a session that went down.
 func sessionLost(e Entry) bool { return strings.HasPrefix(e.Msg, "BGP session lost") }
 
-// waitCount waits until n lines from mark on match, and returns the n-th.
-func (s *setup) waitCount(ctx context.Context, mark, n int, match func(Entry) bool) (Entry, error) {
-	seen := 0
+// waitAnnounced waits until anycastd's log says n prefixes are announced at
+// once (each "announced" line adds its prefix, each "withdrawn" line takes
+// it away: a check that flaps does not count twice), and returns the line
+// that made it n.
+func (s *setup) waitAnnounced(ctx context.Context, n int) (Entry, error) {
+	up := map[string]bool{}
+	mark := 0
 	for {
 		for _, e := range s.anyLog.Since(mark) {
 			mark++
-			if match(e) {
-				seen++
-				if seen == n {
+			switch e.Msg {
+			case "announced":
+				up[e.Attr("prefix")] = true
+				if len(up) == n {
 					return e, nil
 				}
+			case "withdrawn":
+				delete(up, e.Attr("prefix"))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return Entry{}, fmt.Errorf("%d of %d: %w", seen, n, ctx.Err())
+			return Entry{}, fmt.Errorf("%d of %d announced: %w", len(up), n, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

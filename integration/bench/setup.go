@@ -84,8 +84,9 @@ func start(ctx context.Context, env *Env, rc RouterConfig, ec EdgeConfig, listen
 			s.close()
 		}
 	}()
-	// Only VIP ranges: the router's connected routes are in 2001:db8::/32.
-	if s.fib, err = WatchFIB(l.Namespace(routerNode), netip.MustParsePrefix("203.0.113.0/24"), scaleRange); err != nil {
+	// Only VIP ranges: the router's connected routes are in 2001:db8::/32
+	// and 198.18.60.0/24.
+	if s.fib, err = WatchFIB(l.Namespace(routerNode), netip.MustParsePrefix("203.0.113.0/24"), scaleRange, scaleRange4); err != nil {
 		return nil, err
 	}
 	if s.vty, err = DialVty(filepath.Join(l.NodeDir(routerNode), "bgpd.vty")); err != nil {

@@ -35,7 +35,7 @@ func BenchmarkSpeakerWithdraw(b *testing.B) {
 			b.Cleanup(func() { _ = g.Stop(ctx) })
 			rs := make([]routes.Route, n)
 			for i := range rs {
-				rs[i] = routes.Route{Prefix: scaleVIP(i), VIP: fmt.Sprintf("v%05d", i)}
+				rs[i] = routes.Route{Prefix: scaleVIP(i, true), VIP: fmt.Sprintf("v%05d", i)}
 				if err := g.Announce(ctx, rs[i]); err != nil {
 					b.Fatal(err)
 				}

@@ -2,15 +2,22 @@
 // failed site and how many VIPs and checks one edge carries, against FRR in
 // network namespaces, and prints a report (see package integration/bench).
 //
-//	bench [-anycastd PATH] [-quick] [-only withdraw,failover,scale] [-peers 1,2,8] [-keep] [-perf DIR]
+//	bench [-anycastd PATH] [-baseline PATH] [-quick] [-only withdraw,failover,scale] [-peers 1,2,8]
+//	      [-families ipv4,ipv6] [-keep] [-perf DIR]
 //
 // It needs root, iproute2 and FRR (Debian's frr package). Environment:
 // BENCH_QUICK=1 (the ~2 minute version), BENCH_STEADY (how long the scale
 // runs measure CPU and memory, default 60s, quick 10s), BENCH_REPS
 // (withdrawal repetitions, default 100), BENCH_FAILOVER_REPS (default 50),
 // BENCH_VIPS (scale VIPs, default 10000), BENCH_PEERS (default 1,2,8),
-// BENCH_ONLY, BENCH_PERF (as -perf), ANYCASTD_BIN (a built anycastd instead
-// of building one).
+// BENCH_ONLY, BENCH_FAMILIES (the scale runs' address families, default
+// ipv4,ipv6), BENCH_BASELINE (as -baseline: every scale run is also done
+// with this anycastd binary, and the report puts the two side by side;
+// `BENCH_BASELINE=prev make bench` builds the previous commit's),
+// BENCH_METHOD (address or local-route: the scale runs have anycastd manage
+// the VIPs on lo with `[interface] method` set to it; unset, the VIPs are on
+// no interface and the key is not written), BENCH_PERF (as -perf),
+// ANYCASTD_BIN (a built anycastd instead of building one).
 //
 // Every lab is torn down on every way out, SIGINT and SIGTERM included;
 // labs of a bench that was SIGKILLed are removed by the next run.
@@ -46,6 +53,8 @@ func run() int {
 	quick := flag.Bool("quick", opts.Quick, "the short version (as BENCH_QUICK=1)")
 	only := flag.String("only", strings.Join(opts.Only, ","), "runs: withdraw, failover, scale")
 	peers := flag.String("peers", joinInts(opts.Peers), "BGP session counts for the withdrawal and scale runs")
+	families := flag.String("families", strings.Join(opts.Families, ","), "address families of the scale runs: ipv4, ipv6")
+	baseline := flag.String("baseline", opts.Baseline, "also do every scale run with this anycastd `binary`, side by side")
 	keep := flag.Bool("keep", false, "keep the labs' work directories (logs, configs)")
 	perfDir := flag.String("perf", os.Getenv("BENCH_PERF"), "record perf profiles of anycastd per scale phase into `dir`")
 	flag.Parse()
@@ -59,6 +68,25 @@ func run() int {
 	if err := opts.SetPeers(*peers); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: -peers: %v\n", err)
 		return 2
+	}
+	if err := opts.SetFamilies(*families); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -families: %v\n", err)
+		return 2
+	}
+	if err := opts.SetBaseline(*baseline); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -baseline: %v\n", err)
+		return 2
+	}
+	if opts.Baseline != "" {
+		p, err := filepath.Abs(opts.Baseline)
+		if err == nil {
+			_, err = os.Stat(p)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: baseline binary: %v\n", err)
+			return 2
+		}
+		opts.Baseline = p
 	}
 
 	if os.Geteuid() != 0 {
