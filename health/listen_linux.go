@@ -8,7 +8,8 @@ package health
 // listener on this port", which only the kernel's bytecode filter
 // (INET_DIAG_BC_S_GE/LE) answers without dumping every connection of a busy
 // server; it polls every fast_interval on thousands of checks, so it reuses
-// one socket and its buffers instead of a handle per query; and it must not
+// a few sockets (diagPool) and buffers instead of a handle per query, and
+// answers a burst of misses from one dump (listenTable); and it must not
 // pull netlink's route and link code into health/.
 
 import (
@@ -83,7 +84,7 @@ func (d *diagConn) close() error {
 // lookup asks the kernel for the socket that would take a connection (tcp)
 // or a datagram (udp) to addr:port: the socket lookup of the receive path,
 // in O(1). addr is 4 (family afInet) or 16 bytes. It reports false on any
-// error: find is the slow path that tells why.
+// error: the slow path (dump) tells why.
 func (d *diagConn) lookup(fam uint8, udp bool, addr []byte, port uint16) bool {
 	if !d.ok {
 		if err := d.open(); err != nil {
@@ -128,63 +129,72 @@ func (d *diagConn) lookup(fam uint8, udp bool, addr []byte, port uint16) bool {
 		found := false
 		// A lookup answers with one message, or with an error (ENOENT: no
 		// such socket), and no NLMSG_DONE.
-		done, err := d.parse(buf[:n], &found, func(uint8, []byte, bool) bool { return true })
+		done, err := d.walk(buf[:n], func([]byte) { found = true })
 		if found || done || err != nil {
 			return found
 		}
 	}
 }
 
-// find dumps the sockets of family fam and protocol tcp (listening) or udp
-// (bound, unconnected) on port, and reports whether match accepts one of
-// them, given its family, its bound address (4 or 16 bytes) and, for IPv6,
-// whether it is IPV6_V6ONLY.
-func (d *diagConn) find(fam uint8, udp bool, port uint16, match func(fam uint8, src []byte, v6only bool) bool) (bool, error) {
+// dump dumps the sockets of family fam and protocol tcp (listening) or udp
+// (bound, unconnected), on port alone if port is 0..65535 (a bytecode
+// filter in the kernel), else every one, calling visit with each socket's
+// family, local port, bound address (4 or 16 bytes) and, for IPv6, whether
+// it is IPV6_V6ONLY, until visit returns true. The rest of the dump is then
+// read and skipped.
+func (d *diagConn) dump(fam uint8, udp bool, port int, visit func(fam uint8, port uint16, src []byte, v6only bool) bool) error {
 	if !d.ok {
 		if err := d.open(); err != nil {
-			return false, err
+			return err
 		}
 	}
 	d.seq++
-	d.buildRequest(fam, udp, port)
-	if _, err := unix.Write(d.fd, d.req[:]); err != nil {
+	if _, err := unix.Write(d.fd, d.buildRequest(fam, udp, port)); err != nil {
 		d.close() // a fresh socket next time
-		return false, os.NewSyscallError("sendmsg(sock_diag)", err)
+		return os.NewSyscallError("sendmsg(sock_diag)", err)
 	}
 	buf := diagBufs.Get().(*[diagRecvBufBytes]byte)
 	defer diagBufs.Put(buf)
-	found := false
+	stopped := false
 	for {
 		n, err := d.recv(buf[:])
 		if err != nil {
 			d.close()
-			return false, err
+			return err
 		}
-		done, err := d.parse(buf[:n], &found, match)
+		done, err := d.walk(buf[:n], func(msg []byte) {
+			if !stopped {
+				stopped = visitSock(msg, visit)
+			}
+		})
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				proto := "tcp"
 				if udp {
 					proto = "udp"
 				}
-				return false, fmt.Errorf("sock_diag for %s is not available (kernel module %s_diag?): %w", proto, proto, err)
+				return fmt.Errorf("sock_diag for %s is not available (kernel module %s_diag?): %w", proto, proto, err)
 			}
-			return false, err
+			return err
 		}
 		if done {
-			return found, nil
+			return nil
 		}
 	}
 }
 
-// buildRequest fills d.req: a dump of inet_diag_req_v2 for fam/protocol in
-// the state wanted, with bytecode that keeps only sockets whose local port
-// is port.
-func (d *diagConn) buildRequest(fam uint8, udp bool, port uint16) {
+// buildRequest fills d.req and returns the request: a dump of
+// inet_diag_req_v2 for fam/protocol in the state wanted, with bytecode that
+// keeps only sockets whose local port is port if port is 0..65535.
+func (d *diagConn) buildRequest(fam uint8, udp bool, port int) []byte {
+	filter := port >= 0 && port <= 0xffff
 	b := d.req[:]
-	clear(b)
+	if !filter {
+		b = d.req[:lookupRequestLen]
+	}
+	clear(d.req[:])
 	ne := binary.NativeEndian
-	ne.PutUint32(b[0:], diagRequestLen)
+	ne.PutUint32(b[0:], uint32(len(b)))
 	ne.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
 	ne.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	ne.PutUint32(b[8:], d.seq)
@@ -195,6 +205,9 @@ func (d *diagConn) buildRequest(fam uint8, udp bool, port uint16) {
 		r[1], states = unix.IPPROTO_UDP, uint32(1)<<tcpClose
 	}
 	ne.PutUint32(r[4:], states)
+	if !filter {
+		return b
+	}
 	a := r[inetDiagReqLen:]
 	ne.PutUint16(a[0:], 4+bytecodeLen)
 	ne.PutUint16(a[2:], inetDiagReqBytecode)
@@ -204,10 +217,11 @@ func (d *diagConn) buildRequest(fam uint8, udp bool, port uint16) {
 	bc := a[4:]
 	bc[0], bc[1] = inetDiagBCSGE, 8
 	ne.PutUint16(bc[2:], bytecodeLen+4)
-	ne.PutUint16(bc[6:], port)
+	ne.PutUint16(bc[6:], uint16(port))
 	bc[8], bc[9] = inetDiagBCSLE, 8
 	ne.PutUint16(bc[10:], 8+4)
-	ne.PutUint16(bc[14:], port)
+	ne.PutUint16(bc[14:], uint16(port))
+	return b
 }
 
 // recv reads one datagram into buf, failing if it did not fit.
@@ -229,9 +243,10 @@ func (d *diagConn) recv(buf []byte) (int, error) {
 	}
 }
 
-// parse walks the netlink messages in b, setting *found when match accepts
-// a socket. done is true once the dump has ended.
-func (d *diagConn) parse(b []byte, found *bool, match func(uint8, []byte, bool) bool) (done bool, err error) {
+// walk walks the netlink messages in b of the current request, calling
+// sock with each socket's inet_diag_msg and its attributes. done is true
+// once the dump has ended (or a lookup failed).
+func (d *diagConn) walk(b []byte, sock func(msg []byte)) (done bool, err error) {
 	ne := binary.NativeEndian
 	for len(b) >= nlmsgHdrLen {
 		l := int(ne.Uint32(b[0:]))
@@ -259,20 +274,25 @@ func (d *diagConn) parse(b []byte, found *bool, match func(uint8, []byte, bool) 
 				}
 			}
 		case unix.SOCK_DIAG_BY_FAMILY:
-			if len(msg) < inetDiagMsgLen || *found {
-				continue
-			}
-			fam := msg[0]
-			src := msg[8:24] // id.idiag_src, after sport and dport
-			if fam == afInet {
-				src = src[:4]
-			}
-			if match(fam, src, v6only(msg[inetDiagMsgLen:])) {
-				*found = true
+			if len(msg) >= inetDiagMsgLen {
+				sock(msg)
 			}
 		}
 	}
 	return false, nil
+}
+
+// visitSock calls visit with the family, local port, bound address (4 or
+// 16 bytes) and IPV6_V6ONLY of the socket in msg, an inet_diag_msg and its
+// attributes, and returns what visit returns.
+func visitSock(msg []byte, visit func(fam uint8, port uint16, src []byte, v6only bool) bool) bool {
+	fam := msg[0]
+	port := binary.BigEndian.Uint16(msg[4:]) // id.idiag_sport
+	src := msg[8:24]                         // id.idiag_src, after sport and dport
+	if fam == afInet {
+		src = src[:4]
+	}
+	return visit(fam, port, src, v6only(msg[inetDiagMsgLen:]))
 }
 
 // v6only reads INET_DIAG_SKV6ONLY from the attributes of an inet_diag_msg.

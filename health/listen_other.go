@@ -12,8 +12,8 @@ const (
 // diagConn is only implemented on Linux.
 type diagConn struct{}
 
-func (*diagConn) find(uint8, bool, uint16, func(uint8, []byte, bool) bool) (bool, error) {
-	return false, errors.New("sock_diag: only supported on Linux")
+func (*diagConn) dump(uint8, bool, int, func(uint8, uint16, []byte, bool) bool) error {
+	return errors.New("sock_diag: only supported on Linux")
 }
 
 func (*diagConn) close() error { return nil }
