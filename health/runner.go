@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/anycastd/anycastd/config"
 )
-
-// historySize is how many recent Results a Runner keeps.
-const historySize = 16
 
 // CheckState is a snapshot of one check as seen by its Runner.
 type CheckState struct {
@@ -45,14 +43,30 @@ type Runner struct {
 	publish func(Event)
 	observe func(Result)
 
-	mu      sync.Mutex // guards the fields below; only the probing goroutine writes them
-	hyst    hysteresis // status, consecutive passes and failures
-	since   time.Time
-	lastErr string    // the last failing probe's Err
-	total   [2]uint64 // passes, failures
-	ring    [historySize]Result
-	next    int // index in ring of the next Result
-	count   int // Results in ring
+	// byDeadline is checker as a deadlineChecker when it takes the probe's
+	// deadline as an argument; nil otherwise.
+	byDeadline deadlineChecker
+
+	mu    sync.Mutex // guards the fields below; only the probing goroutine writes them
+	hyst  hysteresis // status, consecutive passes and failures
+	since time.Time
+	total [2]uint64 // passes, failures
+	hist  history
+}
+
+// deadlineChecker is a Checker that takes the probe's deadline as an
+// argument instead of from its context: the Runner then calls checkBy with
+// the runner's own context (whose end must still stop the probe), which
+// saves a context.WithTimeout and its timer on every probe.
+type deadlineChecker interface {
+	Checker
+	// takesDeadline reports whether checkBy is to be used; when false, the
+	// Runner calls Check under a context with the timeout.
+	takesDeadline() bool
+	// checkBy runs one probe that must end by deadline (zero: none). A
+	// probe cut short by the deadline returns an error that wraps
+	// os.ErrDeadlineExceeded.
+	checkBy(ctx context.Context, deadline time.Time) error
 }
 
 // NewRunner returns a Runner for c using checker, in StatusUnknown. logger
@@ -73,7 +87,7 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{
+	r := &Runner{
 		check:   c,
 		checker: checker,
 		logger:  logger,
@@ -81,6 +95,10 @@ func NewRunner(c config.Check, checker Checker, logger *slog.Logger, publish fun
 		hyst:    newHysteresis(c),
 		since:   time.Now(),
 	}
+	if dc, ok := checker.(deadlineChecker); ok && dc.takesDeadline() {
+		r.byDeadline = dc
+	}
+	return r
 }
 
 // Name returns the name of the check.
@@ -141,23 +159,35 @@ func (r *Runner) probeOnce(ctx context.Context) bool {
 // ctx (not the probe timeout) ended meanwhile. A probe that ran into its
 // timeout fails with "timeout after <Timeout>" whatever the checker returned:
 // a pass that came too late is not a pass.
+//
+// Result.Time carries no monotonic clock reading and Result.Latency is
+// truncated to the microsecond, as the history keeps them (see history).
 func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
-	res.Time = time.Now()
-	pctx, cancel := context.WithTimeout(ctx, r.check.Timeout)
-	defer cancel()
-	out, err := r.call(pctx)
+	start := time.Now()
+	deadline := start.Add(r.check.Timeout)
+	var out string
+	var err error
+	var timedOut bool
+	if r.byDeadline != nil {
+		err = r.callBy(ctx, deadline)
+		timedOut = err != nil && errors.Is(err, os.ErrDeadlineExceeded)
+	} else {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		out, err = r.call(pctx)
+		cancel()
+		// Checkers that put the deadline on a socket (net.Dialer) can fail with
+		// their own "i/o timeout" just before pctx itself reports it.
+		timedOut = err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded)
+	}
 	end := time.Now()
-	res.Latency = end.Sub(res.Time)
 	if ctx.Err() != nil {
 		return Result{}, false
 	}
+	res.Time = start.Round(0)
+	res.Latency = end.Sub(start).Truncate(time.Microsecond)
 	res.Output = out
-	deadline, _ := pctx.Deadline()
-	var pe *panicError
 	switch {
-	// Checkers that put the deadline on a socket (net.Dialer) can fail with
-	// their own "i/o timeout" just before pctx itself reports it.
-	case !end.Before(deadline) || (err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded)):
+	case timedOut || !end.Before(deadline):
 		res.Err = "timeout after " + r.check.Timeout.String()
 		res.Kind = KindTimeout
 	case err != nil:
@@ -166,7 +196,7 @@ func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 			res.Err = "check failed"
 		}
 		res.Kind = KindFail
-		if errors.Is(err, ErrCannotRun) || errors.As(err, &pe) {
+		if pe := (*panicError)(nil); errors.Is(err, ErrCannotRun) || errors.As(err, &pe) {
 			res.Kind = KindError
 		}
 		res.Definite = errors.Is(err, ErrDefinite)
@@ -174,6 +204,16 @@ func (r *Runner) probe(ctx context.Context) (res Result, ok bool) {
 		res.Kind = KindPass
 	}
 	return res, true
+}
+
+// callBy invokes r.byDeadline, turning a panic into a failure.
+func (r *Runner) callBy(ctx context.Context, deadline time.Time) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{p}
+		}
+	}()
+	return r.byDeadline.checkBy(ctx, deadline)
 }
 
 // panicError is a checker's panic, turned into an error.
@@ -198,9 +238,7 @@ func (r *Runner) call(ctx context.Context) (out string, err error) {
 // transition, logs and publishes it.
 func (r *Runner) record(res Result) {
 	r.mu.Lock()
-	r.ring[r.next] = res
-	r.next = (r.next + 1) % historySize
-	r.count = min(r.count+1, historySize)
+	r.hist.add(res)
 
 	from := r.hyst.status
 	to, changed := r.hyst.observe(res.Passed(), res.Definite)
@@ -208,7 +246,6 @@ func (r *Runner) record(res Result) {
 		r.total[0]++
 	} else {
 		r.total[1]++
-		r.lastErr = res.Err
 	}
 	if changed {
 		r.since = res.Time.Add(res.Latency)
@@ -220,6 +257,9 @@ func (r *Runner) record(res Result) {
 	}
 
 	if !changed {
+		if !r.logger.Enabled(context.Background(), slog.LevelDebug) {
+			return
+		}
 		if res.Passed() {
 			r.logger.Debug("health probe passed", "check", r.check.Name,
 				"latency", res.Latency)
@@ -255,10 +295,6 @@ func (r *Runner) Status() Status {
 func (r *Runner) State() CheckState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	hist := make([]Result, 0, r.count)
-	for i := range r.count {
-		hist = append(hist, r.ring[(r.next-r.count+i+historySize)%historySize])
-	}
 	return CheckState{
 		Name:                r.check.Name,
 		Type:                r.check.Type,
@@ -268,6 +304,6 @@ func (r *Runner) State() CheckState {
 		ConsecutiveFailures: r.hyst.fails,
 		TotalPasses:         r.total[0],
 		TotalFailures:       r.total[1],
-		History:             hist,
+		History:             r.hist.results(),
 	}
 }

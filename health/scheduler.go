@@ -8,10 +8,13 @@ import (
 )
 
 // scheduler drives many Runners from one goroutine and one timer: a heap of
-// due times. Due probes go to idle workers, or to a new one when none is
-// idle; a worker exits after workerIdle without work. An idle check costs no
-// goroutine and no timer, and the workers' stacks stay grown between probes,
-// so 10,000 checks cost little more than their probes.
+// due times. A due probe goes to the most recently idle worker (a LIFO stack
+// of idle workers), or to a new one when none is idle. So only as many
+// workers stay busy as the probes' concurrency needs; the others stay at the
+// bottom of the stack, and the scheduler ends those idle for workerIdle. An
+// idle check costs no goroutine and no timer, a worker no timer either, and
+// the warm workers' stacks stay grown between probes, so 10,000 checks cost
+// little more than their probes.
 //
 // Timing, per runner: the first probe is due after a random jitter in
 // [0, min(Interval, 1s)) (Runner.firstDue); each later one is due one period
@@ -32,13 +35,21 @@ type scheduler struct {
 	mu    sync.Mutex
 	queue dueQueue
 	wake  chan struct{} // a new earliest entry; buffered 1
-	work  chan *entry   // to idle workers; unbuffered
-	stop  chan struct{} // closed when run returns: idle workers exit
-	wg    sync.WaitGroup
+	// idle are the workers waiting for a probe, the most recently idle
+	// last; guarded by mu.
+	idle    []*worker
+	stopped bool // run has returned: workers exit; guarded by mu
+	wg      sync.WaitGroup
 }
 
-// workerIdle is how long a worker waits for a probe before it exits.
+// workerIdle is how long a worker waits for a probe before it exits: 10s.
 const workerIdle = 10 * time.Second
+
+// worker is one goroutine that runs probes, one at a time.
+type worker struct {
+	work  chan *entry // the next probe, nil: exit; buffered 1
+	since time.Time   // when it became idle
+}
 
 // entry is one Runner in a scheduler.
 type entry struct {
@@ -53,7 +64,7 @@ type entry struct {
 }
 
 func newScheduler() *scheduler {
-	return &scheduler{wake: make(chan struct{}, 1), work: make(chan *entry), stop: make(chan struct{})}
+	return &scheduler{wake: make(chan struct{}, 1)}
 }
 
 // add schedules r until ctx ends, its first probe after the runner's jitter.
@@ -147,7 +158,7 @@ func (s *scheduler) finish(e *entry) {
 // workers to finish their probes. Entries are expected to end with ctx.
 func (s *scheduler) run(ctx context.Context) {
 	defer s.wg.Wait()
-	defer close(s.stop)
+	defer s.shutdown()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -155,16 +166,28 @@ func (s *scheduler) run(ctx context.Context) {
 		s.mu.Lock()
 		for len(s.queue) > 0 && !s.queue[0].due.After(now) {
 			e := heap.Pop(&s.queue).(*entry)
-			select {
-			case s.work <- e:
-			default:
+			if n := len(s.idle); n > 0 {
+				w := s.idle[n-1]
+				s.idle[n-1] = nil
+				s.idle = s.idle[:n-1]
+				w.work <- e // buffered, and w waits for exactly this
+			} else {
 				s.wg.Add(1)
-				go s.worker(e)
+				go s.worker(&worker{work: make(chan *entry, 1)}, e)
 			}
+		}
+		// The least recently idle workers go once idle for workerIdle.
+		for len(s.idle) > 0 && now.Sub(s.idle[0].since) >= workerIdle {
+			s.idle[0].work <- nil
+			s.idle[0] = nil
+			s.idle = s.idle[1:]
 		}
 		wait := time.Hour
 		if len(s.queue) > 0 {
 			wait = s.queue[0].due.Sub(now)
+		}
+		if len(s.idle) > 0 {
+			wait = min(wait, s.idle[0].since.Add(workerIdle).Sub(now))
 		}
 		s.mu.Unlock()
 		timer.Reset(wait)
@@ -177,22 +200,32 @@ func (s *scheduler) run(ctx context.Context) {
 	}
 }
 
-// worker probes e, then whatever it is handed, until it has been idle for
-// workerIdle or the scheduler stops.
-func (s *scheduler) worker(e *entry) {
+// shutdown ends the idle workers and makes the busy ones exit after their
+// probe.
+func (s *scheduler) shutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for _, w := range s.idle {
+		w.work <- nil
+	}
+	s.idle = nil
+}
+
+// worker probes e, then whatever it is handed, until it is handed nil.
+func (s *scheduler) worker(w *worker, e *entry) {
 	defer s.wg.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
+	for e != nil {
 		s.probe(e)
-		idle.Reset(workerIdle)
-		select {
-		case e = <-s.work:
-		case <-idle.C:
-			return
-		case <-s.stop:
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
 			return
 		}
+		w.since = time.Now()
+		s.idle = append(s.idle, w)
+		s.mu.Unlock()
+		e = <-w.work
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/anycastd/anycastd/config"
@@ -25,6 +26,9 @@ type tcpChecker struct {
 	expect  []byte
 	dialer  net.Dialer
 	tls     *tls.Config // nil: plaintext
+	// plain is set when the check only connects (no TLS, send nor expect)
+	// and the batched prober can run it (Linux): see tcpbatch_linux.go.
+	plain *plainTCP
 }
 
 func newTCPChecker(c config.TCPCheck) (*tcpChecker, error) {
@@ -42,12 +46,42 @@ func newTCPChecker(c config.TCPCheck) (*tcpChecker, error) {
 		}
 		t.tls = cfg
 	}
+	if t.tls == nil && len(t.send) == 0 && len(t.expect) == 0 {
+		t.plain = newPlainTCP(c.Address, c.SourceAddress) // nil where there is no batched prober
+	}
 	return t, nil
+}
+
+// takesDeadline implements deadlineChecker: plain checks on Linux do.
+func (t *tcpChecker) takesDeadline() bool { return t.plain != nil }
+
+// checkBy implements deadlineChecker: one probe of a plain check by the
+// batched prober, which must end by deadline (zero: none); ctx's end stops
+// it. Other checks run Check under a context with the deadline.
+func (t *tcpChecker) checkBy(ctx context.Context, deadline time.Time) error {
+	if t.plain == nil {
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		return t.Check(ctx)
+	}
+	return t.plain.probe(ctx, deadline)
 }
 
 // Check implements Checker. Without send and expect, the connection is
 // closed right after it is established (after the handshake with TLS).
 func (t *tcpChecker) Check(ctx context.Context) error {
+	if t.plain != nil {
+		dl, _ := ctx.Deadline()
+		err := t.plain.probe(ctx, dl)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// As net.Dialer says it: "i/o timeout" or "operation was canceled".
+			return t.plain.opError(mapCtxErr(ctx.Err()))
+		}
+		return err
+	}
 	var conn net.Conn
 	var err error
 	if t.tls != nil {
@@ -117,6 +151,15 @@ func abortiveClose(conn net.Conn) {
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
+}
+
+// mapCtxErr returns the error net.Dialer reports when ctx ends with err:
+// os.ErrDeadlineExceeded ("i/o timeout") for a deadline, else err.
+func mapCtxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return os.ErrDeadlineExceeded
+	}
+	return err
 }
 
 func quoteReply(b []byte) []byte {
