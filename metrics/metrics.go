@@ -36,9 +36,7 @@ type Sources struct {
 // Metrics holds anycastd's event-driven metrics and registers a collector
 // for its state gauges.
 type Metrics struct {
-	vipTransitions  *prometheus.CounterVec
-	checkDuration   prometheus.ObserverVec // a histogram or a summary (Options)
-	checkResults    *prometheus.CounterVec
+	series          *series // per-check and per-VIP event counts (series.go)
 	peerEstablished *prometheus.CounterVec
 	reloadOK        prometheus.Gauge
 	reloadTime      prometheus.Gauge
@@ -54,37 +52,13 @@ type Options struct {
 }
 
 // checkDurationBuckets are the histogram's upper bounds, in seconds.
-var checkDurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+var checkDurationBuckets = [...]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
 
 // New registers anycastd's metrics, Go and process collectors and build
 // info on reg, with state gauges read from src.
 func New(reg prometheus.Registerer, version string, src Sources, opts Options) *Metrics {
-	var checkDuration interface {
-		prometheus.ObserverVec
-		prometheus.Collector
-	}
-	if opts.CheckDurationHistogram {
-		checkDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "check_duration_seconds",
-			Help:    "How long health probes took.",
-			Buckets: checkDurationBuckets,
-		}, []string{"check", "type"})
-	} else {
-		checkDuration = prometheus.NewSummaryVec(prometheus.SummaryOpts{
-			Namespace: namespace, Name: "check_duration_seconds",
-			Help: "How long health probes took (sum and count; [metrics] check_duration_histogram = true for buckets).",
-		}, []string{"check", "type"})
-	}
 	m := &Metrics{
-		checkDuration: checkDuration,
-		vipTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "vip_transitions_total",
-			Help: "VIP state transitions, by the state entered.",
-		}, []string{"vip", "to"}),
-		checkResults: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "check_results_total",
-			Help: "Health probe results, by outcome: pass, fail, timeout, error (could not run).",
-		}, []string{"check", "type", "outcome"}),
+		series: newSeries(opts.CheckDurationHistogram),
 		peerEstablished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "peer_established_transitions_total",
 			Help: "Times the BGP session reached Established.",
@@ -103,15 +77,15 @@ func New(reg prometheus.Registerer, version string, src Sources, opts Options) *
 		Help: "anycastd's version and the Go version it was built with; value 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	reg.MustRegister(m.vipTransitions, checkDuration, m.checkResults, m.peerEstablished,
-		m.reloadOK, m.reloadTime, build, &stateCollector{src: src},
+	reg.MustRegister(m.peerEstablished,
+		m.reloadOK, m.reloadTime, build, &stateCollector{src: src, series: m.series},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // VIPChanged counts a VIP transition.
 func (m *Metrics) VIPChanged(ev announcer.VIPEvent) {
-	m.vipTransitions.WithLabelValues(ev.VIP, string(ev.To)).Inc()
+	m.series.transition(ev)
 }
 
 // PeersConfigured starts the per-session counters of the configured peers
@@ -131,10 +105,11 @@ func (m *Metrics) PeerChanged(ev announcer.PeerEvent) {
 	}
 }
 
-// ProbeResult records one health probe.
+// ProbeResult records one health probe: its outcome and its latency (in
+// seconds, in anycastd_check_duration_seconds). Safe for concurrent use;
+// it does not allocate once the check has recorded a probe.
 func (m *Metrics) ProbeResult(check string, typ config.CheckType, r health.Result) {
-	m.checkDuration.WithLabelValues(check, string(typ)).Observe(r.Latency.Seconds())
-	m.checkResults.WithLabelValues(check, string(typ), r.Outcome()).Inc()
+	m.series.probe(check, typ, r)
 }
 
 // ConfigLoaded records the outcome of a configuration load or reload.
@@ -147,8 +122,13 @@ func (m *Metrics) ConfigLoaded(ok bool, at time.Time) {
 	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
 }
 
-// stateCollector reads state gauges from their owners at scrape time.
-type stateCollector struct{ src Sources }
+// stateCollector reads state gauges from their owners at scrape time, and
+// sends the per-check and per-VIP event series, first dropping those of
+// checks and VIPs a reload removed.
+type stateCollector struct {
+	src    Sources
+	series *series
+}
 
 var (
 	descVIPState = prometheus.NewDesc(namespace+"_vip_state",
@@ -174,6 +154,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 		descCheckUp, descPeerUp, descPeerPrefixes, descPeerMaxPrefixes, descDraining} {
 		ch <- d
 	}
+	c.series.describe(ch)
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -202,9 +183,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, b2f(announced[p]), v.Name, p.String())
 		}
 	}
-	for _, s := range c.src.Checks() {
+	var checks []health.CheckState
+	read := false
+	c.series.sweep(cfg, func() []health.CheckState {
+		checks, read = c.src.Checks(), true
+		return checks
+	})
+	if !read {
+		checks = c.src.Checks() // another scrape is sweeping
+	}
+	for _, s := range checks {
 		ch <- prometheus.MustNewConstMetric(descCheckUp, prometheus.GaugeValue, b2f(s.Status == health.StatusUp), s.Name, string(s.Type))
 	}
+	c.series.collect(ch)
 	if c.src.Peers != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		peers, err := c.src.Peers(ctx)

@@ -118,14 +118,14 @@ func TestEventCounters(t *testing.T) {
 	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: "none", To: routes.StateDown})
 	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: routes.StateDown, To: routes.StateUp})
 	m.VIPChanged(announcer.VIPEvent{VIP: "web", From: routes.StateUp, To: routes.StateDown})
-	if got := testutil.ToFloat64(m.vipTransitions.WithLabelValues("web", "down")); got != 2 {
+	if got := m.series.vipCount("web", routes.StateDown); got != 2 {
 		t.Errorf("transitions to down = %v, want 2", got)
 	}
 	m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: time.Millisecond})
 	m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: time.Millisecond, Err: "status 503, want 200-299"})
 	m.ProbeResult("web", config.CheckHTTP, health.Result{Latency: time.Second, Err: "timeout after 1s", Kind: health.KindTimeout})
 	for outcome, want := range map[string]float64{"pass": 1, "fail": 1, "timeout": 1} {
-		if got := testutil.ToFloat64(m.checkResults.WithLabelValues("web", "http", outcome)); got != want {
+		if got := m.series.resultCount("web", config.CheckHTTP, outcome); got != want {
 			t.Errorf("results{outcome=%s} = %v, want %v", outcome, got, want)
 		}
 	}

@@ -104,7 +104,7 @@ func New(o Options) (*Daemon, error) {
 		d.reg.MustRegister(d.speaker.Collector())
 	}
 	if cfg.Metrics.Listen != "" {
-		// Per-check and per-VIP series cost memory (about 1 KB a check
+		// Per-check and per-VIP series cost memory (about 250 B a check
 		// or VIP); only keep them when someone can scrape them ([metrics]
 		// listen changes only with a restart).
 		d.checks.OnResult(d.metrics.ProbeResult)
