@@ -232,7 +232,6 @@ func (a *Announcer) Run(ctx context.Context) error {
 			l.takeQueuedEvents() // before computing once
 		case ev := <-a.addrEv:
 			l.addressChanged(ev)
-			l.markAll()
 		case req := <-a.controls:
 			// Check events queued before the request count first: its
 			// answer reflects them.
@@ -369,12 +368,15 @@ func (l *loop) setConfig(cfg *config.Config) {
 
 // addressChanged handles a VIP address appearing or vanishing. A lost
 // address of an announced route is put back, unless the VIP says to withdraw
-// instead; then it is withdrawn until the address returns.
+// instead; then it is withdrawn until the address returns. Only a VIP whose
+// address went missing or came back is computed again: each address the
+// loop adds is an event too, 10,000 of them at a start.
 func (l *loop) addressChanged(ev addressEvent) {
 	r, announced := l.announced[ev.prefix]
 	if ev.present {
 		if l.missing[ev.prefix] {
 			delete(l.missing, ev.prefix)
+			l.markPrefix(ev.prefix)
 			l.log.Info("VIP address is back on the interface", "prefix", ev.prefix)
 		}
 		return
@@ -385,6 +387,7 @@ func (l *loop) addressChanged(ev addressEvent) {
 	}
 	if v.OnAddressLost == config.AddressLostWithdraw {
 		l.missing[ev.prefix] = true
+		l.markPrefix(ev.prefix)
 		l.log.Warn("VIP address deleted from the interface: withdrawing until it returns",
 			"vip", v.Name, "prefix", ev.prefix)
 		return

@@ -47,6 +47,16 @@ func (l *loop) markCheck(check string) {
 	}
 }
 
+// markPrefix makes the next reconcile recompute the VIP of prefix.
+func (l *loop) markPrefix(p netip.Prefix) {
+	for _, v := range l.cfg.VIPs {
+		if slices.Contains(v.Prefixes, p) {
+			l.dirty[v.Name] = true
+			return
+		}
+	}
+}
+
 // toCompute returns the VIPs to recompute, in config order, and whether
 // that is all of them; it clears the marks.
 func (l *loop) toCompute() ([]config.VIP, bool) {

@@ -182,13 +182,16 @@ hold_time = "%ds"
 connect_retry = "1s"
 `, routerAddr(k, c.IPv6), edgeAddr(k, c.IPv6), routerASN, k, hold)
 	}
-	if c.Method != "" {
-		fmt.Fprintf(&b, "\n[interface]\nmanage = true\nname = \"lo\"\nstate_dir = %q\nmethod = %q\n", c.StateDir, c.Method)
-	} else {
+	switch c.Method {
+	case "address": // the default: left out, so a binary without the key runs too
+		fmt.Fprintf(&b, "\n[interface]\nmanage = true\nname = \"lo\"\nstate_dir = %q\n", c.StateDir)
+	case "":
 		b.WriteString(`
 [interface]
 manage = false # the VIP is put on lo by the node's exec lines
 `)
+	default:
+		fmt.Fprintf(&b, "\n[interface]\nmanage = true\nname = \"lo\"\nstate_dir = %q\nmethod = %q\n", c.StateDir, c.Method)
 	}
 	b.WriteString(`
 [api]
