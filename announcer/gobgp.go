@@ -38,8 +38,9 @@ type GoBGP struct {
 	// policies are the installed export policy generations' plans, by
 	// generation (installPolicies). Owned by the loop's goroutine.
 	policies map[int]policyPlan
-	// lastChange is when the last Announce or Withdraw returned (see resync).
-	lastChange time.Time
+	// changes are the spans of the latest Announce and Withdraw calls
+	// (see resync).
+	changes changeLog
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -201,6 +202,7 @@ func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	start := time.Now()
 	paths := make([]*apiutil.Path, len(rs))
 	for i, r := range rs {
 		path, err := buildPath(r)
@@ -214,7 +216,7 @@ func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
 	}
 	_, err := g.s.AddPath(apiutil.AddPathRequest{Paths: paths})
 	g.mu.Lock()
-	g.lastChange = time.Now()
+	g.changes.add(start, time.Now())
 	if err == nil {
 		for _, r := range rs {
 			g.announced[r.Prefix] = true
@@ -256,9 +258,10 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefixes ...netip.Prefix) error {
 	if len(paths) == 0 {
 		return nil
 	}
+	start := time.Now()
 	err := g.s.DeletePath(apiutil.DeletePathRequest{Paths: paths})
 	g.mu.Lock()
-	g.lastChange = time.Now()
+	g.changes.add(start, time.Now())
 	if err == nil {
 		for _, p := range gone {
 			delete(g.announced, p)

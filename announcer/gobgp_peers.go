@@ -170,8 +170,10 @@ func (g *GoBGP) watchPeers(ctx context.Context) error {
 // its own sends: an announcement or withdrawal that runs in between reaches
 // every other session but not this one, and is never sent to it. Such a
 // change returns after up; changes that returned before up ran before the
-// initial routes were taken. So once GoBGP counts the session Established,
-// a change that returned since up gets a soft reset out (the outbound side
+// initial routes were taken, and changes that started after GoBGP was seen
+// counting it Established reached it. So once GoBGP counts the session
+// Established, a change that returned since up and started before then
+// gets a soft reset out (the outbound side
 // of RFC 2918's route refresh, no session reset): the router sees the
 // routes it has again, and the one it missed.
 func (g *GoBGP) resync(ctx context.Context, addr netip.Addr, up time.Time) {
@@ -184,12 +186,15 @@ func (g *GoBGP) resync(ctx context.Context, addr netip.Addr, up time.Time) {
 		err := g.s.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
 			established = p.GetState().GetSessionState() == api.PeerState_SESSION_STATE_ESTABLISHED
 		})
+		// If GoBGP says Established, it marked the session so before now: a
+		// change started since reaches it.
+		seen := time.Now()
 		if err != nil || ctx.Err() != nil {
 			return
 		}
 		if established {
 			g.mu.Lock()
-			missed := !g.lastChange.Before(up)
+			missed := g.changes.mayHaveMissed(up, seen)
 			g.mu.Unlock()
 			if !missed {
 				return
@@ -351,4 +356,37 @@ func (g *GoBGP) stopRestarts() {
 		t.Stop()
 		delete(s.restarts, a)
 	}
+}
+
+// changeLog keeps the spans (start, end) of the latest route changes.
+type changeLog struct {
+	spans [changeLogSize][2]time.Time
+	next  int
+	n     int // spans recorded, at most changeLogSize
+}
+
+const changeLogSize = 64
+
+func (c *changeLog) add(start, end time.Time) {
+	c.spans[c.next] = [2]time.Time{start, end}
+	c.next = (c.next + 1) % changeLogSize
+	c.n = min(c.n+1, changeLogSize)
+}
+
+// mayHaveMissed reports whether a change may have run while a session was
+// coming up: one that returned since up (GoBGP had taken the initial routes
+// by then) and started before seen (when the session was seen Established;
+// a change that started after it reached the session). With more changes
+// since up than the log holds, it says yes.
+func (c *changeLog) mayHaveMissed(up, seen time.Time) bool {
+	for i := range c.n {
+		s := c.spans[(c.next-1-i+changeLogSize)%changeLogSize]
+		if s[1].Before(up) {
+			return false // this and all older ones returned before up
+		}
+		if s[0].Before(seen) {
+			return true
+		}
+	}
+	return c.n == changeLogSize
 }

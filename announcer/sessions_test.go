@@ -81,3 +81,39 @@ func TestAdvertisedNextHopWithoutZone(t *testing.T) {
 		t.Errorf("next hop %q, want fe80::2", r.NextHop)
 	}
 }
+
+// A change may have missed a session coming up only if it returned after
+// the session came up and started before GoBGP was seen counting it
+// Established; with more changes than the log holds, assume it did.
+func TestChangeLogMayHaveMissed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	up, seen := at(10), at(20)
+	for _, tc := range []struct {
+		name  string
+		spans [][2]int
+		want  bool
+	}{
+		{"none", nil, false},
+		{"returned before up", [][2]int{{1, 5}}, false},
+		{"ran across up", [][2]int{{5, 12}}, true},
+		{"between up and seen", [][2]int{{12, 15}}, true},
+		{"started after seen", [][2]int{{21, 22}}, false},
+		{"an earlier one in the window, a later one after seen", [][2]int{{12, 15}, {21, 22}}, true},
+	} {
+		var c changeLog
+		for _, s := range tc.spans {
+			c.add(at(s[0]), at(s[1]))
+		}
+		if got := c.mayHaveMissed(up, seen); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	var c changeLog
+	for i := range changeLogSize {
+		c.add(at(30+i), at(31+i)) // all after seen, but the log is full
+	}
+	if !c.mayHaveMissed(up, seen) {
+		t.Errorf("a full log of changes since up: false, want true")
+	}
+}
