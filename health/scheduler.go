@@ -252,27 +252,7 @@ func (s *scheduler) probe(e *entry) {
 }
 
 // dueQueue is a min-heap of entries by due time.
-type dueQueue []*entry
+type dueQueue = deadlineHeap[*entry]
 
-func (q dueQueue) Len() int           { return len(q) }
-func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
-func (q dueQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index = i
-	q[j].index = j
-}
-
-func (q *dueQueue) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*q)
-	*q = append(*q, e)
-}
-
-func (q *dueQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	e.index = -1
-	*q = old[:len(old)-1]
-	return e
-}
+func (e *entry) heapDeadline() time.Time { return e.due }
+func (e *entry) setHeapIndex(i int)      { e.index = i }

@@ -489,27 +489,7 @@ func (b *tcpBatch) wait() {
 }
 
 // waitHeap is a min-heap of tcpWaits by deadline.
-type waitHeap []*tcpWait
+type waitHeap = deadlineHeap[*tcpWait]
 
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h waitHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
-}
-
-func (h *waitHeap) Push(x any) {
-	w := x.(*tcpWait)
-	w.hidx = len(*h)
-	*h = append(*h, w)
-}
-
-func (h *waitHeap) Pop() any {
-	old := *h
-	w := old[len(old)-1]
-	old[len(old)-1] = nil
-	w.hidx = -1
-	*h = old[:len(old)-1]
-	return w
-}
+func (w *tcpWait) heapDeadline() time.Time { return w.deadline }
+func (w *tcpWait) setHeapIndex(i int)      { w.hidx = i }
