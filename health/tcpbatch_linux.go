@@ -273,26 +273,19 @@ func (b *tcpBatch) connect(ctx context.Context, sa, src *tcpSockaddr, deadline t
 		}
 	}
 	ptr, n := sa.raw()
-	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(ptr), n)
-	switch e {
-	case 0, unix.EISCONN:
-		return closeConnected(fd)
-	case unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
-	default:
-		unix.Close(fd)
-		return os.NewSyscallError("connect", e)
-	}
 	// Towards the local host the kernel has completed the handshake (or
-	// been refused) by the time connect returns: connecting again says so,
-	// with one system call and no waiting.
-	_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(ptr), n)
-	switch e {
-	case 0, unix.EISCONN:
-		return closeConnected(fd)
-	case unix.EALREADY, unix.EINPROGRESS, unix.EINTR:
-	default:
-		unix.Close(fd)
-		return os.NewSyscallError("connect", e)
+	// been refused) by the time the first connect returns: connecting
+	// again says so, with one system call and no waiting.
+	for range 2 {
+		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(ptr), n)
+		switch e {
+		case 0, unix.EISCONN:
+			return closeConnected(fd)
+		case unix.EINPROGRESS, unix.EINTR, unix.EALREADY:
+		default:
+			unix.Close(fd)
+			return os.NewSyscallError("connect", e)
+		}
 	}
 	w, err := b.register(fd, deadline)
 	if err != nil {
