@@ -92,11 +92,7 @@ func TestListenCheckMatches(t *testing.T) {
 	for _, tt := range tests {
 		name := net.JoinHostPort(tt.addr, strconv.Itoa(int(tt.port))) + "/" + tt.proto
 		t.Run(name, func(t *testing.T) {
-			var a netip.Addr
-			if tt.addr != "" {
-				a = netip.MustParseAddr(tt.addr)
-			}
-			l := newListenChecker(config.ListenCheck{Addr: a, Port: tt.port, Protocol: tt.proto})
+			l := testListenChecker(tt.addr, tt.port, tt.proto)
 			defer l.Close()
 			err := l.Check(context.Background())
 			var d diagConn
@@ -308,11 +304,7 @@ func TestListenCheckSharedTable(t *testing.T) {
 	for _, tt := range tests {
 		name := net.JoinHostPort(tt.addr, strconv.Itoa(int(tt.port))) + "/" + tt.proto
 		t.Run(name, func(t *testing.T) {
-			var a netip.Addr
-			if tt.addr != "" {
-				a = netip.MustParseAddr(tt.addr)
-			}
-			l := newListenChecker(config.ListenCheck{Addr: a, Port: tt.port, Protocol: tt.proto})
+			l := testListenChecker(tt.addr, tt.port, tt.proto)
 			defer l.Close()
 			tbl := privateTable(t, l, true)
 			err := l.Check(context.Background())
@@ -613,4 +605,13 @@ func TestListenCheckNoAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testListenChecker is a listen check of addr ("" for any), port and proto.
+func testListenChecker(addr string, port uint16, proto string) *listenChecker {
+	var a netip.Addr
+	if addr != "" {
+		a = netip.MustParseAddr(addr)
+	}
+	return newListenChecker(config.ListenCheck{Addr: a, Port: port, Protocol: proto})
 }
