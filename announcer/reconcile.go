@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -206,23 +207,17 @@ func (l *loop) merge(vips []config.VIP, d routes.Desired, all bool) {
 }
 
 // diffPending returns what turns the announced routes of the pending
-// prefixes into the desired ones, each sorted by prefix, and forgets the
-// pending prefixes that already agree.
+// prefixes into the desired ones, each sorted by prefix; only those stay
+// pending.
 func (l *loop) diffPending() (update []routes.Route, withdraw []netip.Prefix) {
-	for p := range l.pending {
-		want, wanted := l.desired[p]
-		have, has := l.announced[p]
-		switch {
-		case wanted && (!has || !have.Equal(want)):
-			update = append(update, want)
-		case !wanted && has:
-			withdraw = append(withdraw, p)
-		default:
-			delete(l.pending, p)
-		}
+	update, withdraw = routes.Diff(l.announced, l.desired, maps.Keys(l.pending))
+	clear(l.pending)
+	for _, r := range update {
+		l.pending[r.Prefix] = true
 	}
-	slices.SortFunc(update, func(x, y routes.Route) int { return x.Prefix.Compare(y.Prefix) })
-	slices.SortFunc(withdraw, netip.Prefix.Compare)
+	for _, p := range withdraw {
+		l.pending[p] = true
+	}
 	return update, withdraw
 }
 

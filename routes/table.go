@@ -7,6 +7,7 @@ package routes
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -282,17 +283,34 @@ func drainTime(cfg *config.Config, v config.VIP) time.Duration {
 	return cfg.Node.DrainTime
 }
 
-// Diff returns what turns the announced table into the desired one: routes to
-// add or replace (new, or with changed attributes) and prefixes to withdraw.
-// Both are sorted by prefix, so the order of UPDATEs is deterministic.
-func Diff(announced, desired Table) (update []Route, withdraw []netip.Prefix) {
-	for p, r := range desired {
-		if old, ok := announced[p]; !ok || !old.Equal(r) {
-			update = append(update, r)
+// Diff returns what turns the announced routes into the desired ones at
+// prefixes (each given once; nil: every prefix of either table): routes to
+// add or replace (new, or with changed attributes) and prefixes to
+// withdraw. Both are sorted by prefix, so the order of UPDATEs is
+// deterministic. The announcer passes only the prefixes an event may have
+// changed.
+func Diff(announced, desired Table, prefixes iter.Seq[netip.Prefix]) (update []Route, withdraw []netip.Prefix) {
+	if prefixes == nil {
+		prefixes = func(yield func(netip.Prefix) bool) {
+			for p := range desired {
+				if !yield(p) {
+					return
+				}
+			}
+			for p := range announced {
+				if _, ok := desired[p]; !ok && !yield(p) {
+					return
+				}
+			}
 		}
 	}
-	for p := range announced {
-		if _, ok := desired[p]; !ok {
+	for p := range prefixes {
+		want, wanted := desired[p]
+		have, has := announced[p]
+		switch {
+		case wanted && (!has || !have.Equal(want)):
+			update = append(update, want)
+		case !wanted && has:
 			withdraw = append(withdraw, p)
 		}
 	}

@@ -124,7 +124,7 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u, w := Diff(tt.announced, tt.desired)
+			u, w := Diff(tt.announced, tt.desired, nil)
 			if d := cmp.Diff(tt.update, u, cmpOpts); d != "" {
 				t.Errorf("update (-want +got):\n%s", d)
 			}
