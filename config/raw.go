@@ -204,29 +204,37 @@ type rawNode struct {
 
 var posType = reflect.TypeFor[pos]()
 
-// fieldCache maps a raw* type to its fields' indexes by TOML key, built
-// once per type (10,000 [[vip]] tables share one).
-var fieldCache sync.Map // reflect.Type → map[string]int
+// rawKeys are a raw* type's TOML keys: by field index (tags, "" for a
+// field without one) and the field index of each key (index).
+type rawKeys struct {
+	tags  []string
+	index map[string]int
+}
 
-func rawFields(t reflect.Type) map[string]int {
-	if f, ok := fieldCache.Load(t); ok {
-		return f.(map[string]int)
+// keyCache holds each raw* type's rawKeys, read once per type (10,000
+// [[vip]] tables share one).
+var keyCache sync.Map // reflect.Type → *rawKeys
+
+func rawFields(t reflect.Type) *rawKeys {
+	if k, ok := keyCache.Load(t); ok {
+		return k.(*rawKeys)
 	}
-	fields := map[string]int{}
+	k := &rawKeys{tags: make([]string, t.NumField()), index: map[string]int{}}
 	for i := range t.NumField() {
 		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
-			fields[tag] = i
+			k.tags[i] = tag
+			k.index[tag] = i
 		}
 	}
-	fieldCache.Store(t, fields)
-	return fields
+	keyCache.Store(t, k)
+	return k
 }
 
 // fill copies the table m into the struct dst (a raw* type), reporting
 // unknown keys and tables of the wrong shape. name is the table's TOML key
 // (for messages) and n its lineIndex node.
 func (c *collector) fill(m map[string]any, dst reflect.Value, name toml.Key, n *node) {
-	fields := rawFields(dst.Type())
+	fields := rawFields(dst.Type()).index
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // checkTypes lists the check types in the order messages name them.
@@ -201,23 +200,13 @@ func (s scope) timing(r *rawCheck, ch *Check) {
 func setCheckKeys(r *rawCheck) []string {
 	var keys []string
 	v := reflect.ValueOf(r).Elem()
-	for i, tag := range rawCheckTags() {
+	for i, tag := range rawFields(v.Type()).tags {
 		if _, specific := checkKeyTypes[tag]; specific && !v.Field(i).IsNil() {
 			keys = append(keys, tag)
 		}
 	}
 	return keys
 }
-
-// rawCheckTags are rawCheck's TOML keys by field index, read once.
-var rawCheckTags = sync.OnceValue(func() []string {
-	t := reflect.TypeFor[rawCheck]()
-	tags := make([]string, t.NumField())
-	for i := range tags {
-		tags[i] = t.Field(i).Tag.Get("toml")
-	}
-	return tags
-})
 
 func (s scope) tcpCheck(r *rawCheck) *TCPCheck {
 	t := &TCPCheck{}
