@@ -92,13 +92,38 @@ func TestLoopRetriesFailedWithdraw(t *testing.T) {
 	a, log, _, _ := startFake(t, fakeConfig())
 	a.CheckChanged(checkEvent("web", health.StatusUp))
 	expectCalls(t, log, "addr add 203.0.113.42/32", "announce 203.0.113.42/32")
-	log.failNext("withdraw 203.0.113.42/32", 2)
+	// The withdrawal fails until the test lets it succeed, so the snapshot
+	// read below cannot race with a retry.
+	log.failNext("withdraw 203.0.113.42/32", 1<<30)
 	a.CheckChanged(checkEvent("web", health.StatusDown))
+	expectCalls(t, log, "withdraw 203.0.113.42/32 (failed)")
+	// Published after the failed withdrawal's reconcile (a second failed
+	// retry is logged after it).
 	expectCalls(t, log, "withdraw 203.0.113.42/32 (failed)")
 	if n := len(a.Snapshot().Announced); n != 1 {
 		t.Errorf("after a failed withdrawal the snapshot shows %d routes announced, want 1", n)
 	}
-	expectCalls(t, log, "withdraw 203.0.113.42/32 (failed)", "withdraw 203.0.113.42/32", "addr remove 203.0.113.42/32")
+	log.failNext("withdraw 203.0.113.42/32", 0)
+	// Failed retries may still come in between; then the success, and only
+	// after it the address goes.
+	deadline := time.Now().Add(wait)
+	var calls []string
+	for time.Now().Before(deadline) {
+		log.mu.Lock()
+		ch := log.changed
+		log.mu.Unlock()
+		if calls = append(calls, log.take()...); slices.Contains(calls, "addr remove 203.0.113.42/32") {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	calls = slices.DeleteFunc(calls, func(c string) bool { return c == "withdraw 203.0.113.42/32 (failed)" })
+	if want := []string{"withdraw 203.0.113.42/32", "addr remove 203.0.113.42/32"}; !slices.Equal(calls, want) {
+		t.Errorf("after the failures: calls %q, want %q", calls, want)
+	}
 	bgptest.Eventually(t, wait, func() bool { return len(a.Snapshot().Announced) == 0 }, "route gone from the snapshot", nil)
 }
 
