@@ -176,23 +176,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		_ = a.speaker.Stop(context.WithoutCancel(ctx))
 		return err
 	}
-	l := loop{
-		Announcer:  a,
-		cfg:        a.cfg,
-		converged:  true, // Start installed cfg
-		checks:     make(map[string]routes.CheckStatus),
-		announced:  make(routes.Table),
-		desired:    make(routes.Table),
-		pending:    make(map[netip.Prefix]bool),
-		annChanged: make(map[netip.Prefix]bool),
-		dirty:      make(map[string]bool),
-		states:     make(map[string]routes.VIPStatus),
-		missing:    make(map[netip.Prefix]bool),
-		drains:     make(map[string]map[string]drainEntry),
-		flaps:      make(map[string][]time.Time),
-		held:       make(map[string]time.Time),
-	}
-	l.setConfig(a.cfg)
+	l := a.newLoop()
 	l.holdSessions(time.Now())
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
@@ -202,7 +186,6 @@ func (a *Announcer) Run(ctx context.Context) error {
 	var applied []controlReq // control requests answered once reconciled
 	for {
 		next := l.reconcile(ctx)
-		timed := next // when a drain, hold-down or delay ends, or a retry is due
 		// In a burst of check events, the snapshot (O(VIPs)) waits for
 		// the burst's end, at most publishLag; answered requests see it.
 		if len(applied) > 0 || len(a.events) == 0 || time.Since(l.published) >= publishLag {
@@ -247,12 +230,32 @@ func (a *Announcer) Run(ctx context.Context) error {
 			if l.pollMaintenance() {
 				l.markAll()
 			}
-		case <-wake.C:
-			if !time.Now().Before(timed) {
-				l.markAll() // a drain, hold-down or startup delay ended, or a retry
-			}
+		case <-wake.C: // reconcile sees what came due
 		}
 	}
+}
+
+// newLoop returns the loop's state for the configuration Run starts with,
+// whose speaker has that configuration installed.
+func (a *Announcer) newLoop() *loop {
+	l := &loop{
+		Announcer:  a,
+		cfg:        a.cfg,
+		converged:  true, // Start installed cfg
+		checks:     make(map[string]routes.CheckStatus),
+		announced:  make(routes.Table),
+		desired:    make(routes.Table),
+		pending:    make(map[netip.Prefix]bool),
+		annChanged: make(map[netip.Prefix]bool),
+		dirty:      make(map[string]bool),
+		states:     make(map[string]routes.VIPStatus),
+		missing:    make(map[netip.Prefix]bool),
+		drains:     make(map[string]map[string]drainEntry),
+		flaps:      make(map[string][]time.Time),
+		held:       make(map[string]time.Time),
+	}
+	l.setConfig(a.cfg)
+	return l
 }
 
 // loop is the state owned by Run's goroutine.
@@ -278,6 +281,7 @@ type loop struct {
 	pending      map[netip.Prefix]bool
 	status       []routes.VIPStatus    // every VIP's status, cfg order; never changed once published
 	computeNext  time.Time             // earliest time-driven change the computations reported
+	timedNext    time.Time             // when the next time-driven change is due (nextChange)
 	statusShared bool                  // status was published: clone before changing it
 	annChanged   map[netip.Prefix]bool // announced prefixes changed since annSorted
 	annSorted    []routes.Route        // announced, sorted, as last published

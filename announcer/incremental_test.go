@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -158,4 +160,36 @@ func TestLoopIncrementalEqualsFull(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A drain that ends is applied by the next reconcile, whichever event the
+// loop took first: its timer may fire while another event is taken, and
+// that reconcile must not compute only what the event marked.
+func TestLoopTimeDrivenChangeAfterAnotherEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fakeConfig()
+		cfg.Node.DrainTime = time.Second
+		log := newCallLog()
+		a := New(cfg, newFakeSpeaker(log), bgptest.DiscardLogger, Options{})
+		l := a.newLoop()
+		ctx := context.Background()
+		l.checkChanged(checkEvent("web", health.StatusUp))
+		l.reconcile(ctx)
+		if err := l.control(controlReq{drain: true, vip: "web", source: drainAPI, reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		l.reconcile(ctx)
+		if st := l.states["web"].State; st != routes.StateDraining {
+			t.Fatalf("VIP %s after the drain request, want draining", st)
+		}
+		log.take()
+		time.Sleep(2 * time.Second) // the drain time is over
+		l.reconcile(ctx)            // as after any other event: nothing marked
+		if st := l.states["web"].State; st != routes.StateDisabled {
+			t.Errorf("VIP %s once the drain time is over, want disabled", st)
+		}
+		if calls := log.take(); !slices.Contains(calls, "withdraw 203.0.113.42/32") {
+			t.Errorf("calls %q once the drain time is over, want the withdrawal", calls)
+		}
+	})
 }

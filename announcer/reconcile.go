@@ -83,7 +83,10 @@ func (l *loop) toCompute() ([]config.VIP, bool) {
 // failed and must be retried.
 func (l *loop) reconcile(ctx context.Context) time.Time {
 	now := time.Now()
-	if l.expire(now) {
+	// A drain, hold-down or startup delay that ended is a change to every
+	// VIP, whichever event woke the loop: its timer may have fired while
+	// another event was taken first.
+	if l.expire(now) || (!l.timedNext.IsZero() && !now.Before(l.timedNext)) {
 		l.markAll()
 	}
 	vips, all := l.toCompute()
@@ -128,6 +131,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 		ok = false
 	}
 	next := l.nextChange(l.computeNext, now)
+	l.timedNext = next
 	if !ok {
 		if retry := now.Add(l.opts.RetryInterval); retry.Before(next) {
 			next = retry
