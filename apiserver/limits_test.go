@@ -121,6 +121,10 @@ func TestConnectionCaps(t *testing.T) {
 	if err := callOnce(client(t, unixTarget(l), nil)); status.Code(err) != codes.Unavailable {
 		t.Errorf("a second unix connection: %v, want UNAVAILABLE", err)
 	}
+	// The refusal is logged after the client is turned away: wait for it.
+	eventually(t, "the refusals logged", func() bool {
+		return strings.Count(logs.String(), "refusing connections over the limit") >= 2
+	})
 	if n := strings.Count(logs.String(), "refusing connections over the limit"); n != 2 {
 		t.Errorf("%d log lines about refused connections, want 2 (one per listener):\n%s", n, logs)
 	}
