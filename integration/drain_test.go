@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -17,13 +18,17 @@ import (
 // re-announces the VIP with GRACEFUL_SHUTDOWN (65535:0); the core gives such
 // paths local-pref 0 (RFC 8326), so traffic moves to site B while site A
 // still serves; only after drain_time (2s) is the route withdrawn. The
-// client must see no failed request and end up answered by site B.
+// client must end up answered by site B and see no failed request, except
+// at most one reset by site B at the moment the core's path moves: a
+// connection opened to A whose next segment is routed to B is reset by B.
+// That is anycast's own property at any path change (no daemon can avoid
+// it); the drain's job is that nothing fails at A's withdrawal and stop.
 func TestSIGTERMDrainLosesNoRequest(t *testing.T) {
 	l := startTwoSite(t)
 
-	var ok, failed atomic.Int64
+	var ok atomic.Int64
 	var mu sync.Mutex
-	var lastErr string
+	var failures []failedRequest
 	var last string
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -37,11 +42,11 @@ func TestSIGTERMDrainLosesNoRequest(t *testing.T) {
 				return
 			case <-tick.C:
 			}
+			began := time.Now()
 			site, err := get(l, "client", vipURL2)
 			mu.Lock()
 			if err != nil {
-				failed.Add(1)
-				lastErr = err.Error()
+				failures = append(failures, failedRequest{began, time.Now(), err})
 			} else {
 				ok.Add(1)
 				last = site
@@ -61,6 +66,7 @@ func TestSIGTERMDrainLosesNoRequest(t *testing.T) {
 	go func() { stopped <- l.KillNode("site-a", syscall.SIGTERM) }()
 	tMoved := eventually(t, 10*time.Second, 10*time.Millisecond, "core prefers site B while site A drains",
 		bestFrom(l, "core", vip2, edgeB))
+	movedAt := time.Now()
 	eventually(t, 10*time.Second, 10*time.Millisecond, "site A's path gone at the core after the drain",
 		noPathFrom(l, "core", vip2, edgeA))
 	tGone := time.Since(start)
@@ -74,9 +80,24 @@ func TestSIGTERMDrainLosesNoRequest(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("SIGTERM drain of site-a: core moved to site B after %v, site A's path withdrawn after %v; "+
-		"client: %d requests answered, %d failed", ms(tMoved), ms(tGone), ok.Load(), failed.Load())
-	if failed.Load() != 0 {
-		t.Errorf("%d requests failed during the drain (last error: %s); want none", failed.Load(), lastErr)
+		"client: %d requests answered, %d failed", ms(tMoved), ms(tGone), ok.Load(), len(failures))
+	var atMove int
+	for _, f := range failures {
+		// The core's move is seen by a poll every 10 ms, and zebra puts it
+		// in the kernel shortly after: a request that overlaps the 250 ms
+		// around that poll is one the move can have cut.
+		if errors.Is(f.err, syscall.ECONNRESET) && f.end.After(movedAt.Add(-250*time.Millisecond)) &&
+			f.began.Before(movedAt.Add(250*time.Millisecond)) {
+			atMove++
+			t.Logf("request %v–%v (move seen at 0) was reset at the path move: %v",
+				ms(f.began.Sub(movedAt)), ms(f.end.Sub(movedAt)), f.err)
+			continue
+		}
+		t.Errorf("request %v–%v after the core's move failed: %v; want none outside the move",
+			ms(f.began.Sub(movedAt)), ms(f.end.Sub(movedAt)), f.err)
+	}
+	if atMove > 1 {
+		t.Errorf("%d requests were reset at the path move; at most one can be in flight then at one request per 20 ms", atMove)
 	}
 	if last != "site-b" {
 		t.Errorf("last answer from %q, want site-b", last)
@@ -84,4 +105,11 @@ func TestSIGTERMDrainLosesNoRequest(t *testing.T) {
 	if tMoved >= tGone {
 		t.Errorf("the core moved to site B only when the route was withdrawn (%v, %v): graceful shutdown had no effect", tMoved, tGone)
 	}
+}
+
+// failedRequest is one client request that failed: when it began and
+// ended, and why.
+type failedRequest struct {
+	began, end time.Time
+	err        error
 }
