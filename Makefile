@@ -9,6 +9,9 @@ BIN      := bin
 
 all: build
 
+# Packaging and install targets (deb, check-systemd, images) live in mk/.
+include $(wildcard mk/*.mk)
+
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/anycastd ./cmd/anycastd
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/anycastctl ./cmd/anycastctl
