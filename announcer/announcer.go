@@ -54,6 +54,9 @@ type Announcer struct {
 
 	// keepRoutes: the loop's end is a planned restart (StopForRestart).
 	keepRoutes atomic.Bool
+	// beat is when the loop last began an iteration (Unix ns; 0: not
+	// running): at least every second while it is alive (Heartbeat).
+	beat atomic.Int64
 
 	snapMu  sync.Mutex
 	snap    atomic.Pointer[Snapshot]
@@ -185,6 +188,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	l.pollMaintenance()
 	var applied []controlReq // control requests answered once reconciled
 	for {
+		a.beat.Store(time.Now().UnixNano())
 		next := l.reconcile(ctx)
 		// In a burst of check events, the snapshot (O(VIPs)) waits for
 		// the burst's end, at most publishLag; answered requests see it.
@@ -233,6 +237,18 @@ func (a *Announcer) Run(ctx context.Context) error {
 		case <-wake.C: // reconcile sees what came due
 		}
 	}
+}
+
+// Heartbeat is when the loop last began an iteration, or the zero time
+// before Run has started. The loop wakes at least once a second (it polls
+// the maintenance files), so a heartbeat older than a few seconds means the
+// loop is blocked: in a speaker or address call (each bounded, at most about
+// 30 s) or wedged. A service manager's watchdog is fed only while it moves.
+func (a *Announcer) Heartbeat() time.Time {
+	if ns := a.beat.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
 }
 
 // newLoop returns the loop's state for the configuration Run starts with,

@@ -62,6 +62,12 @@ type daemon struct {
 // test fails.
 func startDaemon(t *testing.T, cfg string, wrap ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, cfg, nil, wrap...)
+}
+
+// startDaemonEnv is startDaemon with env added to the environment.
+func startDaemonEnv(t *testing.T, cfg string, env []string, wrap ...string) *daemon {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "anycastd.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -70,6 +76,9 @@ func startDaemon(t *testing.T, cfg string, wrap ...string) *daemon {
 	d := &daemon{logs: &testutil.SyncBuffer{}, done: make(chan error, 1), path: path}
 	d.cmd = exec.Command(argv[0], argv[1:]...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

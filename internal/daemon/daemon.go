@@ -35,6 +35,10 @@ type Options struct {
 	// StartTime is when the process started, for the API's uptime (zero:
 	// when New was called).
 	StartTime time.Time
+	// Notify sends one sd_notify(3) message (lines joined by newlines) to
+	// the service manager; nil: sd_notify to NOTIFY_SOCKET when it is set,
+	// else nothing (notify.go says what is sent when).
+	Notify func(state string) error
 }
 
 // Daemon is one running anycastd. Its parts each own their state: the
@@ -51,6 +55,7 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	hub     *apiserver.Hub
+	notify  *notifier // nil: no service manager
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP and the API)
 	// keepAddrs: a planned restart; the VIP addresses stay (StopForRestart).
@@ -90,6 +95,7 @@ func New(o Options) (*Daemon, error) {
 	opts.Observer = ev
 	d.ann = announcer.New(cfg, d.speaker, d.log, opts)
 	ev.ann = d.ann
+	d.notify = newNotifier(o.Notify, d.log, d.serviceStatus, d.ann.Heartbeat)
 	d.checks = health.NewManager(d.log, ev.CheckChanged)
 	d.speaker.OnPeerState(ev.PeerChanged)
 	d.metrics = metrics.New(d.reg, o.Version, metrics.Sources{
@@ -167,6 +173,7 @@ func (d *Daemon) Start() error {
 		return err
 	}
 	go releaseMemory()
+	d.notify.ready()
 	return nil
 }
 
@@ -261,6 +268,8 @@ func (d *Daemon) DrainTime() time.Duration { return d.ann.Snapshot().Config.Node
 func (d *Daemon) Reload(ctx context.Context) error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	d.notify.reloading()
+	defer d.notify.reloaded()
 	path := d.o.Path
 	newCfg, err := config.Load(path)
 	if err != nil {
@@ -315,6 +324,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // drain time is over and the routes are withdrawn, or when ctx is done
 // (skipping the rest of the drain).
 func (d *Daemon) Drain(ctx context.Context) {
+	drain := d.DrainTime()
+	d.notify.stopping(fmt.Sprintf("stopping: draining every VIP for %v (RFC 8326), then withdrawing", drain),
+		drain+stopAllowance)
 	if err := d.ann.DrainForShutdown(ctx); err == nil {
 		_ = d.ann.WaitDrained(ctx)
 	}
@@ -326,6 +338,12 @@ func (d *Daemon) Drain(ctx context.Context) {
 // done first, Stop returns without waiting for the announcer (the process
 // is about to end). It returns the announcer's error, if it ended with one.
 func (d *Daemon) Stop(exit context.Context) error {
+	d.notify.close() // the loop stops beating from here on
+	if d.keepAddrs.Load() {
+		d.notify.stopping("stopping for a planned restart: closing the BGP sessions, keeping the routes (graceful restart) and the VIP addresses", stopAllowance)
+	} else {
+		d.notify.stopping("stopping: withdrawing every route, closing the BGP sessions, removing the VIP addresses", stopAllowance)
+	}
 	d.checks.Stop()
 	d.annStop()
 	select {
@@ -342,6 +360,8 @@ func (d *Daemon) Stop(exit context.Context) error {
 // Abort stops everything at once after the announcer ended by itself
 // (Done): the checks, then the listeners and addresses.
 func (d *Daemon) Abort() {
+	d.notify.close()
+	d.notify.stopping("stopping: the announcer ended", stopAllowance)
 	d.checks.Stop()
 	d.undo()
 }

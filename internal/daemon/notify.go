@@ -1,0 +1,257 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/anycastd/anycastd/routes"
+)
+
+// What the daemon tells a service manager (sd_notify(3); systemd.service(5)
+// Type=notify), when the environment names one (NOTIFY_SOCKET); nothing
+// otherwise:
+//
+//   - READY=1 with STATUS= once Start has returned: the configuration is
+//     loaded and the listeners are up (BGP sessions may still be opening).
+//   - STATUS= whenever the VIP or session counts change, checked every
+//     second: "4 of 4 VIPs announced (…), 2 of 2 BGP sessions established".
+//   - WATCHDOG=1 (with WatchdogSec, i.e. WATCHDOG_USEC) only while the
+//     announcer loop keeps beating (announcer.Heartbeat): a wedged loop
+//     stops feeding the watchdog and the service manager restarts the
+//     process; a loop silent for stallWarning is logged once.
+//   - RELOADING=1 with MONOTONIC_USEC= when a reload starts, READY=1 when
+//     it ends (whatever its outcome).
+//   - STOPPING=1 with EXTEND_TIMEOUT_USEC= when the drain starts, covering
+//     the drain time and stopAllowance; once the drain is over, another
+//     EXTEND_TIMEOUT_USEC= of stopAllowance for the withdrawal's flush,
+//     stopping BGP and removing the VIP addresses. A stop timeout shorter
+//     than these is thereby extended; a longer one stays.
+
+// stopAllowance is what stopping may take after the drain: the flush of
+// the withdrawals (2 s at most), stopping GoBGP and removing the VIP
+// addresses (about 12 s for 10,000 IPv6 addresses on a small machine).
+const stopAllowance = 30 * time.Second
+
+// stallWarning is how long the announcer loop may be silent before it is
+// logged as blocked.
+const stallWarning = 5 * time.Second
+
+// notifier sends the daemon's state to the service manager. Its methods
+// are safe for concurrent use and do nothing when no manager listens.
+type notifier struct {
+	send     func(state string) error
+	log      *slog.Logger
+	watchdog time.Duration // WATCHDOG_USEC; 0: no watchdog
+	status   func() string
+	beat     func() time.Time
+
+	mu       sync.Mutex // orders the messages; guards lastSent and phase
+	lastSent string     // the last STATUS= sent
+	phase    string     // put before the status while stopping
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// newNotifier returns a notifier that sends through send, or through
+// sd_notify when send is nil and NOTIFY_SOCKET is set; nil when neither.
+func newNotifier(send func(string) error, log *slog.Logger, status func() string, beat func() time.Time) *notifier {
+	if send == nil {
+		if !sdNotifyAvailable() {
+			return nil
+		}
+		send = func(state string) error {
+			_, err := sddaemon.SdNotify(false, state)
+			return err
+		}
+	}
+	n := &notifier{send: send, log: log, status: status, beat: beat}
+	wd, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil {
+		log.Warn("the service manager's watchdog settings are not valid; not feeding a watchdog", "err", err)
+	}
+	n.watchdog = wd
+	return n
+}
+
+// sdNotifyAvailable reports whether a service manager listens.
+func sdNotifyAvailable() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
+
+// notify sends the lines as one message; a failure is logged once per
+// kind, never fatal.
+func (n *notifier) notify(lines ...string) {
+	if n == nil {
+		return
+	}
+	msg := strings.Join(lines, "\n")
+	if err := n.send(msg); err != nil {
+		n.log.Debug("telling the service manager", "state", msg, "err", err)
+	}
+}
+
+// ready sends READY=1 with the status, then keeps status and watchdog
+// current until close.
+func (n *notifier) ready() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.lastSent = n.status()
+	n.notify("READY=1", "STATUS="+n.lastSent)
+	n.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop, n.done = cancel, make(chan struct{})
+	go n.run(ctx)
+}
+
+// run sends STATUS= on change and feeds the watchdog while the loop
+// beats; see the package comment above.
+func (n *notifier) run(ctx context.Context) {
+	defer close(n.done)
+	tick := time.Second
+	if n.watchdog > 0 && n.watchdog/4 < tick {
+		tick = max(n.watchdog/4, 10*time.Millisecond)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	statusEvery := int(time.Second / tick) // ticks between status checks
+	var fed time.Time                      // the heartbeat the watchdog was last fed for
+	var stalled bool                       // the stall was logged
+	for ticks := 1; ; ticks++ {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			beat := n.beat()
+			if beat.After(fed) {
+				if n.watchdog > 0 {
+					n.notify("WATCHDOG=1")
+				}
+				fed = beat
+				if stalled {
+					n.log.Info("the announcer loop runs again")
+					stalled = false
+				}
+			} else if !stalled && !beat.IsZero() && now.Sub(beat) > stallWarning {
+				stalled = true
+				n.log.Warn("the announcer loop has not run for a while: it is blocked in a speaker or address call, or wedged; the watchdog is no longer fed",
+					"since", beat.Format(time.RFC3339Nano), "watchdog", n.watchdog)
+			}
+			if ticks%statusEvery == 0 {
+				n.sendStatus(n.status())
+			}
+		}
+	}
+}
+
+// sendStatus sends STATUS=s (after the phase, if any) unless it was the
+// last one sent.
+func (n *notifier) sendStatus(s string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s = n.phase + s
+	if s != n.lastSent {
+		n.lastSent = s
+		n.notify("STATUS=" + s)
+	}
+}
+
+// reloading and reloaded frame a reload.
+func (n *notifier) reloading() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.notify("RELOADING=1", sddaemon.SdNotifyMonotonicUsec(), "STATUS=reloading the configuration")
+	n.lastSent = "reloading the configuration"
+}
+
+func (n *notifier) reloaded() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lastSent = n.status()
+	n.notify("READY=1", "STATUS="+n.lastSent)
+}
+
+// stopping says the daemon is stopping and may take extend from now; what
+// says why: STATUS= is what, and later statuses start with it.
+func (n *notifier) stopping(what string, extend time.Duration) {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.phase, n.lastSent = what+": ", what
+	n.notify("STOPPING=1", fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", extend.Microseconds()), "STATUS="+what)
+}
+
+// extend asks for extend more from now, saying what for (STATUS=).
+func (n *notifier) extend(what string, extend time.Duration) {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.phase, n.lastSent = what+": ", what
+	n.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", extend.Microseconds()), "STATUS="+what)
+}
+
+// close stops the status and watchdog updates.
+func (n *notifier) close() {
+	if n == nil || n.stop == nil {
+		return
+	}
+	n.stop()
+	<-n.done
+}
+
+// serviceStatus is the one-line STATUS=: how many VIPs are announced (and
+// in which other states), how many sessions are established, and whether
+// the node is drained.
+func (d *Daemon) serviceStatus() string {
+	snap := d.ann.Snapshot()
+	counts := make(map[routes.State]int)
+	announced := 0
+	for _, v := range snap.VIPs {
+		counts[v.State]++
+		if v.State.Announced() {
+			announced++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d VIPs announced", announced, len(snap.VIPs))
+	var others []string
+	for _, s := range routes.States {
+		if s != routes.StateUp && counts[s] > 0 {
+			others = append(others, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(others, ", "))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if peers, err := d.speaker.Peers(ctx); err == nil {
+		up := 0
+		for _, p := range peers {
+			if p.State == "established" {
+				up++
+			}
+		}
+		fmt.Fprintf(&b, ", %d of %d BGP sessions established", up, len(peers))
+	}
+	if snap.NodeDrained {
+		fmt.Fprintf(&b, "; node drained: %s", snap.NodeReason)
+	}
+	return b.String()
+}
