@@ -100,9 +100,31 @@ func (s *Server) Listen(c config.API) (*Listeners, error) {
 			l.serve(&limitListener{Listener: ln, lim: lim}, grpc.NewServer(opts...))
 		}
 	}
-	l.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	l.health.SetServingStatus(pb.AnycastdService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	l.SetHealth(true, false)
 	return l, nil
+}
+
+// ReadyService is the grpc.health.v1 service name of the node's readiness
+// (SetHealth); "" and anycastd.v1.AnycastdService are its liveness.
+const ReadyService = "ready"
+
+// SetHealth sets what grpc.health.v1 answers: "" and the API's service
+// name are SERVING while live (the daemon's announcer loop runs; a
+// Kubernetes liveness probe); ReadyService is SERVING while ready (live,
+// at least one BGP session established, not stopping; a readiness probe,
+// so a rolling update moves on only once the new instance is back in the
+// routing). Listen starts live and not ready; after Stop every service is
+// NOT_SERVING and calls are ignored.
+func (l *Listeners) SetHealth(live, ready bool) {
+	st := func(ok bool) healthpb.HealthCheckResponse_ServingStatus {
+		if ok {
+			return healthpb.HealthCheckResponse_SERVING
+		}
+		return healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	l.health.SetServingStatus("", st(live))
+	l.health.SetServingStatus(pb.AnycastdService_ServiceDesc.ServiceName, st(live))
+	l.health.SetServingStatus(ReadyService, st(ready))
 }
 
 func (l *Listeners) serve(ln net.Listener, g *grpc.Server) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -11,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/anycastd/anycastd/internal/bgptest"
 )
@@ -159,5 +164,46 @@ func TestServiceManagerNotifications(t *testing.T) {
 	// STOPPING.
 	if st, wd := ns.find(0, is("STATUS="+up)), ns.find(0, is("WATCHDOG=1")); st > stopping || wd > stopping {
 		t.Errorf("STATUS (#%d) and WATCHDOG (#%d) must come before STOPPING (#%d): %q", st, wd, stopping, msgs)
+	}
+}
+
+// TestHealthServices: the API's grpc.health.v1 answers "" (liveness) as
+// SERVING while the daemon runs and "ready" (readiness, for a Kubernetes
+// probe) as SERVING once a BGP session is established; from SIGTERM on,
+// while the drain still runs, "ready" is NOT_SERVING.
+func TestHealthServices(t *testing.T) {
+	d := startAPIDaemon(t, "")
+	conn, err := grpc.NewClient("unix://"+d.socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	status := func(service string) healthpb.HealthCheckResponse_ServingStatus {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if err != nil {
+			return healthpb.HealthCheckResponse_UNKNOWN
+		}
+		return resp.GetStatus()
+	}
+	serving := healthpb.HealthCheckResponse_SERVING
+	bgptest.Eventually(t, wait, func() bool { return status("ready") == serving },
+		`"ready" SERVING once the session is established`, nil)
+	if s := status(""); s != serving {
+		t.Errorf(`"" is %v while running, want SERVING`, s)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	bgptest.Eventually(t, wait, func() bool {
+		return status("ready") == healthpb.HealthCheckResponse_NOT_SERVING
+	}, `"ready" NOT_SERVING during the drain`, nil)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		t.Fatalf("anycastd exited (%v) before the probe saw it not ready", err)
+	default:
 	}
 }

@@ -55,7 +55,8 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	hub     *apiserver.Hub
-	notify  *notifier // nil: no service manager
+	notify  *notifier
+	api     *apiserver.Listeners // nil: no API
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP and the API)
 	// keepAddrs: a planned restart; the VIP addresses stay (StopForRestart).
@@ -246,6 +247,8 @@ func (d *Daemon) startAPI(cfg *config.Config) error {
 		d.log.Info("serving the API", "addr", a.Network()+"://"+a.String(), "max_conns", maxConns)
 	}
 	d.stops = append(d.stops, l.Stop)
+	d.api = l
+	d.notify.setHealth = l.SetHealth
 	return nil
 }
 

@@ -33,6 +33,9 @@ import (
 //     EXTEND_TIMEOUT_USEC= of stopAllowance for the withdrawal's flush,
 //     stopping BGP and removing the VIP addresses. A stop timeout shorter
 //     than these is thereby extended; a longer one stays.
+//
+// The same tick keeps the API's grpc.health.v1 statuses (for Kubernetes
+// probes) current, with or without a service manager: see setHealth.
 
 // stopAllowance is what stopping may take after the drain: the flush of
 // the withdrawals (2 s at most), stopping GoBGP and removing the VIP
@@ -43,40 +46,53 @@ const stopAllowance = 30 * time.Second
 // logged as blocked.
 const stallWarning = 5 * time.Second
 
-// notifier sends the daemon's state to the service manager. Its methods
-// are safe for concurrent use and do nothing when no manager listens.
+// notifier sends the daemon's state to the service manager and the API's
+// health statuses. Its methods are safe for concurrent use; a nil notifier
+// does nothing, and without a manager (send nil) only the health statuses
+// are kept.
 type notifier struct {
-	send     func(state string) error
+	send     func(state string) error // nil: no service manager
 	log      *slog.Logger
 	watchdog time.Duration // WATCHDOG_USEC; 0: no watchdog
-	status   func() string
+	status   func() serviceState
 	beat     func() time.Time
+	// setHealth is told every tick whether the announcer loop is alive
+	// (it beat within stallWarning) and whether the node is ready (alive,
+	// at least one BGP session established, not stopping); nil: nobody.
+	setHealth func(live, ready bool)
 
 	mu       sync.Mutex // orders the messages; guards lastSent and phase
 	lastSent string     // the last STATUS= sent
-	phase    string     // put before the status while stopping
+	phase    string     // put before the status while stopping; "": running
 	stop     context.CancelFunc
 	done     chan struct{}
 }
 
+// serviceState is what the daemon reports: STATUS='s line, and whether
+// at least one BGP session is established.
+type serviceState struct {
+	text        string
+	established int
+}
+
 // newNotifier returns a notifier that sends through send, or through
-// sd_notify when send is nil and NOTIFY_SOCKET is set; nil when neither.
-func newNotifier(send func(string) error, log *slog.Logger, status func() string, beat func() time.Time) *notifier {
-	if send == nil {
-		if !sdNotifyAvailable() {
-			return nil
-		}
+// sd_notify when send is nil and NOTIFY_SOCKET is set (else to no
+// service manager).
+func newNotifier(send func(string) error, log *slog.Logger, status func() serviceState, beat func() time.Time) *notifier {
+	if send == nil && sdNotifyAvailable() {
 		send = func(state string) error {
 			_, err := sddaemon.SdNotify(false, state)
 			return err
 		}
 	}
 	n := &notifier{send: send, log: log, status: status, beat: beat}
-	wd, err := sddaemon.SdWatchdogEnabled(false)
-	if err != nil {
-		log.Warn("the service manager's watchdog settings are not valid; not feeding a watchdog", "err", err)
+	if send != nil {
+		wd, err := sddaemon.SdWatchdogEnabled(false)
+		if err != nil {
+			log.Warn("the service manager's watchdog settings are not valid; not feeding a watchdog", "err", err)
+		}
+		n.watchdog = wd
 	}
-	n.watchdog = wd
 	return n
 }
 
@@ -86,7 +102,7 @@ func sdNotifyAvailable() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
 // notify sends the lines as one message; a failure is logged once per
 // kind, never fatal.
 func (n *notifier) notify(lines ...string) {
-	if n == nil {
+	if n == nil || n.send == nil {
 		return
 	}
 	msg := strings.Join(lines, "\n")
@@ -101,10 +117,12 @@ func (n *notifier) ready() {
 	if n == nil {
 		return
 	}
+	st := n.status()
 	n.mu.Lock()
-	n.lastSent = n.status()
+	n.lastSent = st.text
 	n.notify("READY=1", "STATUS="+n.lastSent)
 	n.mu.Unlock()
+	n.health(time.Now(), st)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop, n.done = cancel, make(chan struct{})
 	go n.run(ctx)
@@ -144,10 +162,24 @@ func (n *notifier) run(ctx context.Context) {
 					"since", beat.Format(time.RFC3339Nano), "watchdog", n.watchdog)
 			}
 			if ticks%statusEvery == 0 {
-				n.sendStatus(n.status())
+				st := n.status()
+				n.sendStatus(st.text)
+				n.health(now, st)
 			}
 		}
 	}
+}
+
+// health tells setHealth whether the loop is alive and the node ready.
+func (n *notifier) health(now time.Time, st serviceState) {
+	if n.setHealth == nil {
+		return
+	}
+	live := now.Sub(n.beat()) <= stallWarning
+	n.mu.Lock()
+	stopping := n.phase != ""
+	n.mu.Unlock()
+	n.setHealth(live, live && !stopping && st.established > 0)
 }
 
 // sendStatus sends STATUS=s (after the phase, if any) unless it was the
@@ -177,9 +209,10 @@ func (n *notifier) reloaded() {
 	if n == nil {
 		return
 	}
+	st := n.status()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.lastSent = n.status()
+	n.lastSent = st.text
 	n.notify("READY=1", "STATUS="+n.lastSent)
 }
 
@@ -193,6 +226,9 @@ func (n *notifier) stopping(what string, extend time.Duration) {
 	defer n.mu.Unlock()
 	n.phase, n.lastSent = what+": ", what
 	n.notify("STOPPING=1", fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", extend.Microseconds()), "STATUS="+what)
+	if n.setHealth != nil {
+		n.setHealth(true, false) // not ready from the drain on
+	}
 }
 
 // extend asks for extend more from now, saying what for (STATUS=).
@@ -218,7 +254,7 @@ func (n *notifier) close() {
 // serviceStatus is the one-line STATUS=: how many VIPs are announced (and
 // in which other states), how many sessions are established, and whether
 // the node is drained.
-func (d *Daemon) serviceStatus() string {
+func (d *Daemon) serviceStatus() serviceState {
 	snap := d.ann.Snapshot()
 	counts := make(map[routes.State]int)
 	announced := 0
@@ -241,8 +277,8 @@ func (d *Daemon) serviceStatus() string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	up := 0
 	if peers, err := d.speaker.Peers(ctx); err == nil {
-		up := 0
 		for _, p := range peers {
 			if p.State == "established" {
 				up++
@@ -253,5 +289,5 @@ func (d *Daemon) serviceStatus() string {
 	if snap.NodeDrained {
 		fmt.Fprintf(&b, "; node drained: %s", snap.NodeReason)
 	}
-	return b.String()
+	return serviceState{text: b.String(), established: up}
 }

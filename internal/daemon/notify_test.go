@@ -56,7 +56,7 @@ func TestWatchdogFedOnlyWhileTheLoopBeats(t *testing.T) {
 			},
 			log:      slog.New(slog.NewTextHandler(&logs, nil)),
 			watchdog: 4 * time.Second,
-			status:   func() string { return "ok" },
+			status:   func() serviceState { return serviceState{text: "ok"} },
 			beat:     func() time.Time { return time.Unix(0, beat.Load()) },
 		}
 		start := time.Now()
