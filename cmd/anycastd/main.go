@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,11 +99,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := serve(logger, *configPath, cfg); err != nil {
+		if errors.Is(err, errPlannedRestart) {
+			logger.Info("stopped for a planned restart: exiting with status 75 (EX_TEMPFAIL) so that the supervisor starts anycastd again",
+				"exit_status", exitPlannedRestart)
+			return exitPlannedRestart
+		}
 		logger.Error("anycastd failed", "err", err)
 		return 1
 	}
 	return 0
 }
+
+// exitPlannedRestart is the exit status after a planned restart (SIGUSR2,
+// the API's Restart, with graceful restart): EX_TEMPFAIL, "try again", so
+// that a supervisor restarts anycastd even where it restarts only on
+// failure (systemd: Restart=on-failure with RestartForceExitStatus=75 and
+// SuccessExitStatus=75, as contrib/systemd/anycastd.service has; Docker's
+// on-failure policy); 0 would mean "stopped for good".
+const exitPlannedRestart = 75
+
+// errPlannedRestart is serve's answer when it stopped for a planned
+// restart.
+var errPlannedRestart = errors.New("stopped for a planned restart")
 
 func pick(flagValue, configValue string) string {
 	if flagValue != "" {

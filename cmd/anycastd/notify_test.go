@@ -74,7 +74,9 @@ func (n *notifySocket) find(from int, match func(line string) bool) int {
 
 func is(want string) func(string) bool { return func(l string) bool { return l == want } }
 
-func prefixed(p string) func(string) bool { return func(l string) bool { return strings.HasPrefix(l, p) } }
+func prefixed(p string) func(string) bool {
+	return func(l string) bool { return strings.HasPrefix(l, p) }
+}
 
 // value returns the value of key in message msg ("" if absent).
 func value(msg []string, key string) string {

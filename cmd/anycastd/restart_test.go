@@ -22,11 +22,18 @@ import (
 // exitsZero waits for d to exit and fails unless it exited with status 0.
 func exitsZero(t *testing.T, d *daemon, after string) {
 	t.Helper()
+	exitsWith(t, d, 0, after)
+}
+
+// exitsWith waits for d to exit and fails unless it exited with status
+// code.
+func exitsWith(t *testing.T, d *daemon, code int, after string) {
+	t.Helper()
 	select {
 	case err := <-d.done:
 		d.done <- err // for cleanup
-		if err != nil {
-			t.Fatalf("anycastd exited with %v after %s, want exit status 0", err, after)
+		if got := d.cmd.ProcessState.ExitCode(); got != code {
+			t.Fatalf("anycastd exited with %v after %s, want exit status %d", err, after, code)
 		}
 	case <-time.After(wait):
 		t.Fatalf("anycastd did not exit after %s", after)
@@ -52,7 +59,7 @@ func TestSIGUSR2StopsWithoutWithdrawing(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	exitsZero(t, d, "SIGUSR2")
+	exitsWith(t, d, exitPlannedRestart, "SIGUSR2")
 	if _, after, _ := r.PeerState(t, edgeAddr); after != before {
 		t.Errorf("router received %d UPDATEs before SIGUSR2 and %d after; a planned restart sends none", before, after)
 	}
@@ -130,7 +137,7 @@ func TestAPIRestart(t *testing.T) {
 	if resp.RestartTimeSeconds != 60 {
 		t.Errorf("Restart: restart time %ds, want 60s", resp.RestartTimeSeconds)
 	}
-	exitsZero(t, d, "the API's Restart")
+	exitsWith(t, d, exitPlannedRestart, "the API's Restart")
 	if _, after, _ := r.PeerState(t, edgeAddr); after != before {
 		t.Errorf("router received %d UPDATEs before Restart and %d after; a planned restart sends none", before, after)
 	}

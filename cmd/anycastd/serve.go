@@ -130,7 +130,10 @@ func stopForRestart(logger *slog.Logger, d *lifecycle.Daemon, signals <-chan os.
 		}
 	}()
 	reloads.wait(exit)
-	return d.StopForRestart(exit)
+	if err := d.StopForRestart(exit); err != nil {
+		return err
+	}
+	return errPlannedRestart
 }
 
 // reloader runs reloads in a goroutine, one at a time: a request during a
