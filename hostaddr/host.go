@@ -39,6 +39,9 @@ type Host struct {
 	name  string
 	ns    netns.NsHandle
 	ownNS bool // ns was opened by New
+	// nlNS is the namespace handed to netlink: netns.None() for our own,
+	// so that netlink never calls setns(2) (which needs CAP_SYS_ADMIN).
+	nlNS netns.NsHandle
 	// routes: method local-route, VIPs are local routes in table local
 	// (route.go), not addresses.
 	routes bool
@@ -131,7 +134,11 @@ func New(cfg *config.Config, opts Options) (*Host, error) {
 		h.ownNS = true
 	}
 	h.nsID = h.ns.UniqueId()
-	if h.nl, err = netlink.NewHandleAt(h.ns); err != nil {
+	h.nlNS = h.ns
+	if h.ownNS {
+		h.nlNS = netns.None()
+	}
+	if h.nl, err = netlink.NewHandleAt(h.nlNS); err != nil {
 		h.release()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}

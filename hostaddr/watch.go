@@ -93,7 +93,7 @@ func (w *watcher) subscribe() error {
 	if !h.routes {
 		ch := make(chan netlink.AddrUpdate, 256)
 		err := netlink.AddrSubscribeWithOptions(ch, w.done, netlink.AddrSubscribeOptions{
-			Namespace:         &h.ns,
+			Namespace:         &h.nlNS,
 			ErrorCallback:     func(err error) { h.log.Debug("address subscription", "err", err) },
 			ReceiveBufferSize: 1 << 20,
 		})
@@ -107,7 +107,7 @@ func (w *watcher) subscribe() error {
 	}
 	routes := make(chan netlink.RouteUpdate, 256)
 	err := netlink.RouteSubscribeWithOptions(routes, w.done, netlink.RouteSubscribeOptions{
-		Namespace:         &h.ns,
+		Namespace:         &h.nlNS,
 		ErrorCallback:     func(err error) { h.log.Debug("route subscription", "err", err) },
 		ReceiveBufferSize: 1 << 20,
 	})
@@ -119,7 +119,7 @@ func (w *watcher) subscribe() error {
 	w.routes = routes
 	links := make(chan netlink.LinkUpdate, 64)
 	err = netlink.LinkSubscribeWithOptions(links, w.done, netlink.LinkSubscribeOptions{
-		Namespace:     &h.ns,
+		Namespace:     &h.nlNS,
 		ErrorCallback: func(err error) { h.log.Debug("link subscription", "err", err) },
 	})
 	if err != nil {

@@ -68,7 +68,12 @@ func startDaemon(t *testing.T, cfg string, wrap ...string) *daemon {
 // startDaemonEnv is startDaemon with env added to the environment.
 func startDaemonEnv(t *testing.T, cfg string, env []string, wrap ...string) *daemon {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "anycastd.toml")
+	dir := t.TempDir()
+	// Readable by a daemon run as another user (TestHostAsServiceUser).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "anycastd.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
