@@ -61,6 +61,7 @@ type notifier struct {
 	// at least one BGP session established, not stopping); nil: nobody.
 	setHealth func(live, ready bool)
 
+	started  time.Time // when ready was called: the loop counts as live from there
 	mu       sync.Mutex // orders the messages; guards lastSent and phase
 	lastSent string     // the last STATUS= sent
 	phase    string     // put before the status while stopping; "": running
@@ -117,6 +118,7 @@ func (n *notifier) ready() {
 	if n == nil {
 		return
 	}
+	n.started = time.Now()
 	st := n.status()
 	n.mu.Lock()
 	n.lastSent = st.text
@@ -175,7 +177,9 @@ func (n *notifier) health(now time.Time, st serviceState) {
 	if n.setHealth == nil {
 		return
 	}
-	live := now.Sub(n.beat()) <= stallWarning
+	// Before its first beat the loop counts from ready (it may still be
+	// starting the speaker).
+	live := now.Sub(later(n.beat(), n.started)) <= stallWarning
 	n.mu.Lock()
 	stopping := n.phase != ""
 	n.mu.Unlock()
@@ -290,4 +294,12 @@ func (d *Daemon) serviceStatus() serviceState {
 		fmt.Fprintf(&b, "; node drained: %s", snap.NodeReason)
 	}
 	return serviceState{text: b.String(), established: up}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
