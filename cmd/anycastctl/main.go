@@ -66,6 +66,9 @@ type command struct {
 	run              func(ctx context.Context, c *cli, args []string) error
 }
 
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
 const usageHead = `Usage: anycastctl [flags] COMMAND [ARGS]
 
 Inspect and steer a running anycastd over its API.
@@ -96,6 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	top := flag.NewFlagSet("anycastctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	g.register(top)
+	showVersion := top.Bool("version", false, "print anycastctl's version and exit")
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout, commands, top)
@@ -104,6 +108,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "anycastctl: %v\n", err)
 		usage(stderr, commands, top)
 		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "anycastctl %s\n", version)
+		return exitOK
 	}
 	if top.NArg() == 0 {
 		usage(stderr, commands, top)

@@ -298,3 +298,13 @@ func rewrite(s string, subst []string) string {
 }
 
 func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestVersionFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-version"}, &out, &errOut); code != exitOK {
+		t.Fatalf("anycastctl -version: exit %d, stderr %q", code, errOut.String())
+	}
+	if got, want := out.String(), "anycastctl "+version+"\n"; got != want {
+		t.Errorf("anycastctl -version printed %q, want %q", got, want)
+	}
+}
