@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -80,6 +81,9 @@ func (e *execChecker) Check(ctx context.Context) error {
 func (e *execChecker) CheckOutput(ctx context.Context) (string, error) {
 	cg := newProbeCgroup()
 	cmd, r, err := e.start(ctx, cg)
+	if err != nil && cg.shimInstead(err, slog.Info) {
+		cmd, r, err = e.start(ctx, cg)
+	}
 	if err != nil && cg != nil {
 		// The kernel may refuse to start a process in a cgroup (clone3
 		// CLONE_INTO_CGROUP needs Linux 5.7): the process group only.
@@ -132,7 +136,7 @@ func (e *execChecker) start(ctx context.Context, cg *probeCgroup) (*exec.Cmd, *o
 	cmd.Env = e.env
 	cmd.Dir = e.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cg.attach(cmd.SysProcAttr)
+	cg.attach(cmd)
 	cmd.Cancel = func() error {
 		cg.kill()
 		return killGroup(cmd)

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -147,13 +147,56 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// attach makes the command start in the cgroup.
-func (c *probeCgroup) attach(attr *syscall.SysProcAttr) {
+// cloneRefused is set once the kernel or a seccomp filter refused clone3
+// with CLONE_INTO_CGROUP (Linux before 5.7; systemd answers every clone3
+// with ENOSYS under RestrictNamespaces=): from then on each probe moves
+// itself into its cgroup through shimShell before it execs the command.
+var cloneRefused atomic.Bool
+
+// shimShell runs shimScript: it writes its own pid (the probe's, as it
+// then execs the command) into the cgroup.procs file named by $0, before
+// anything of the probe can fork. A refused write costs only the cgroup
+// (the process group still holds the probe).
+const (
+	shimShell  = "/bin/sh"
+	shimScript = `echo $$ >"$0" 2>/dev/null; exec "$@"`
+)
+
+// attach makes the command start in the cgroup: through clone3, or where
+// that was refused, through shimShell (the command then sees its resolved
+// path as argv[0]).
+func (c *probeCgroup) attach(cmd *exec.Cmd) {
 	if c == nil {
 		return
 	}
-	attr.UseCgroupFD = true
-	attr.CgroupFD = int(c.fd.Fd())
+	if !cloneRefused.Load() {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(c.fd.Fd())
+		return
+	}
+	cmd.Args = append([]string{"sh", "-c", shimScript, filepath.Join(c.dir, "cgroup.procs"), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = shimShell
+}
+
+// shimInstead is told why starting a probe in c failed; it reports whether
+// the start should be tried again through shimShell: when clone3 itself
+// was refused (ENOSYS, EINVAL, E2BIG) and the shell exists. The first time
+// it says so in the log.
+func (c *probeCgroup) shimInstead(err error, log func(msg string, args ...any)) bool {
+	if c == nil || cloneRefused.Load() {
+		return false
+	}
+	if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.E2BIG) {
+		return false
+	}
+	if _, serr := os.Stat(shimShell); serr != nil {
+		return false
+	}
+	if !cloneRefused.Swap(true) {
+		log("exec checks: clone3 into a cgroup was refused (systemd's RestrictNamespaces= refuses it; Linux before 5.7 lacks it): each probe now moves itself into its cgroup through "+shimShell,
+			"err", err)
+	}
+	return true
 }
 
 // kill kills every process in the cgroup.

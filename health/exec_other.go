@@ -2,7 +2,7 @@
 
 package health
 
-import "syscall"
+import "os/exec"
 
 // waitExitedNoReap is only implemented on Linux; elsewhere stragglers in an
 // exec check's process group are killed only when the probe's ctx ends.
@@ -12,7 +12,8 @@ func waitExitedNoReap(int) bool { return false }
 // here, and its methods do nothing.
 type probeCgroup struct{}
 
-func newProbeCgroup() *probeCgroup               { return nil }
-func (*probeCgroup) attach(*syscall.SysProcAttr) {}
-func (*probeCgroup) kill()                       {}
-func (*probeCgroup) remove()                     {}
+func newProbeCgroup() *probeCgroup                                { return nil }
+func (*probeCgroup) attach(*exec.Cmd)                             {}
+func (*probeCgroup) shimInstead(error, func(string, ...any)) bool { return false }
+func (*probeCgroup) kill()                                        {}
+func (*probeCgroup) remove()                                      {}

@@ -75,7 +75,10 @@ func TestExecCheckerEnvDirShell(t *testing.T) {
 // group and session (setsid) and holds the output pipe: the probe passes at
 // once with what the command wrote, and, where probes run in a cgroup, no
 // process of it survives the probe.
-func TestExecCheckerDetachedGrandchild(t *testing.T) {
+func TestExecCheckerDetachedGrandchild(t *testing.T) { detachedGrandchild(t) }
+
+func detachedGrandchild(t *testing.T) {
+	t.Helper()
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
 	script := `setsid sh -c 'echo $$ > "$PIDFILE.tmp"; mv "$PIDFILE.tmp" "$PIDFILE"; exec sleep 1000' &

@@ -98,6 +98,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "anycastd: %v\n", err)
 		return 2
 	}
+	// What logs without a logger of its own (the exec checks' one-time
+	// notes) goes to the same place, in the same format.
+	slog.SetDefault(logger)
 	if err := serve(logger, *configPath, cfg); err != nil {
 		if errors.Is(err, errPlannedRestart) {
 			logger.Info("stopped for a planned restart: exiting with status 75 (EX_TEMPFAIL) so that the supervisor starts anycastd again",
