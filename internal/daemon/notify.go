@@ -61,7 +61,7 @@ type notifier struct {
 	// at least one BGP session established, not stopping); nil: nobody.
 	setHealth func(live, ready bool)
 
-	started  time.Time // when ready was called: the loop counts as live from there
+	started  time.Time  // when ready was called: the loop counts as live from there
 	mu       sync.Mutex // orders the messages; guards lastSent and phase
 	lastSent string     // the last STATUS= sent
 	phase    string     // put before the status while stopping; "": running
