@@ -235,17 +235,6 @@ func (n *notifier) stopping(what string, extend time.Duration) {
 	}
 }
 
-// extend asks for extend more from now, saying what for (STATUS=).
-func (n *notifier) extend(what string, extend time.Duration) {
-	if n == nil {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.phase, n.lastSent = what+": ", what
-	n.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", extend.Microseconds()), "STATUS="+what)
-}
-
 // close stops the status and watchdog updates.
 func (n *notifier) close() {
 	if n == nil || n.stop == nil {
