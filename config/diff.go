@@ -115,11 +115,7 @@ func Compare(old, new *Config) Diff {
 			case "-":
 				add("-", fmt.Sprintf("vip %q", o.Name), "%s: withdrawn", prefixList(o))
 			default:
-				note := "an announced route is replaced in place (one UPDATE, no withdrawal)"
-				if !slices.Equal(o.Prefixes, n.Prefixes) {
-					note = "prefixes no longer listed are withdrawn, new ones announced once its checks pass"
-				}
-				note = vipPeersNote(o, n, note)
+				note := vipPeersNote(o, n, vipNote(o, n))
 				add("~", fmt.Sprintf("vip %q", n.Name), "%s: %s", fields(o, n), note)
 			}
 		})
@@ -171,11 +167,33 @@ func keyed[T any](old, new []T, key func(T) string, f func(kind string, o, n T))
 	}
 }
 
+// vipNote says what a change of a VIP's settings does to its routes.
+func vipNote(o, n VIP) string {
+	attrs := func(v VIP) VIP {
+		return VIP{Communities: v.Communities, LargeCommunities: v.LargeCommunities, MED: v.MED,
+			LocalPref: v.LocalPref, Prepend: v.Prepend}
+	}
+	switch {
+	case !slices.Equal(o.Prefixes, n.Prefixes):
+		return "prefixes no longer listed are withdrawn, new ones announced once its checks pass"
+	case fields(attrs(o), attrs(n)) != "":
+		return "an announced route is replaced in place (one UPDATE, no withdrawal)"
+	case fields(VIP{Degraded: o.Degraded}, VIP{Degraded: n.Degraded}) != "":
+		return "a degraded announcement is replaced in place (one UPDATE, no withdrawal); a VIP that is up is not touched"
+	default:
+		return "its state is computed again at once; an UPDATE goes out only if the state changes"
+	}
+}
+
 // fields describes which exported fields of two structs differ, ignoring
 // Line and fields tagged diff:"-" (derived from another field): "hold_time
 // 9s -> 3s, communities [65001:100] -> [65001:200]". Values compare as in
-// Check.Equal: a regular expression or URL by its text.
-func fields(a, b any) string {
+// Check.Equal: a regular expression or URL by its text. Inside a field
+// tagged diff:"table" (a TOML sub-table such as [vip.degraded]) keys are
+// named table.key: "degraded.med 1000 -> 2000".
+func fields(a, b any) string { return fieldsIn("", a, b) }
+
+func fieldsIn(prefix string, a, b any) string {
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	var parts []string
 	for i := 0; i < va.NumField(); i++ {
@@ -189,31 +207,49 @@ func fields(a, b any) string {
 		x, y := va.Field(i).Interface(), vb.Field(i).Interface()
 		// Type-specific settings (TCP, HTTP, ...): name the keys inside.
 		fx, fy := va.Field(i), vb.Field(i)
+		name := prefix + snake(f.Name)
 		if fx.Kind() == reflect.Pointer && !fx.IsNil() && !fy.IsNil() && fx.Elem().Kind() == reflect.Struct {
 			if _, stringer := x.(fmt.Stringer); !stringer {
-				parts = append(parts, fields(fx.Elem().Interface(), fy.Elem().Interface()))
+				inner := prefix
+				if f.Tag.Get("diff") == "table" {
+					inner = name + "."
+				}
+				parts = append(parts, fieldsIn(inner, fx.Elem().Interface(), fy.Elem().Interface()))
 				continue
 			}
 		}
-		parts = append(parts, fmt.Sprintf("%s %s -> %s", snake(f.Name), show(x), show(y)))
+		parts = append(parts, fmt.Sprintf("%s %s -> %s", name, show(x), show(y)))
 	}
 	return strings.Join(parts, ", ")
 }
 
 // show prints a value for a diff line: pointers dereferenced (a regular
-// expression or URL as its text), nil as "-".
+// expression or URL as its text), nil as "-", a struct (a table) as its
+// set keys and values, "{med 1000, communities [65001:666]}".
 func show(v any) string {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
+	if s, ok := v.(fmt.Stringer); ok {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
 			return "-"
 		}
-		if s, ok := v.(fmt.Stringer); ok {
-			return s.String()
-		}
-		return fmt.Sprintf("%+v", rv.Elem().Interface())
+		return s.String()
 	}
-	if rv.Kind() == reflect.Slice && rv.Len() == 0 {
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.Kind() == reflect.Pointer && rv.IsNil():
+		return "-"
+	case rv.Kind() == reflect.Pointer:
+		return show(rv.Elem().Interface())
+	case rv.Kind() == reflect.Struct:
+		var kv []string
+		for i := 0; i < rv.NumField(); i++ {
+			f := rv.Type().Field(i)
+			if !f.IsExported() || f.Name == "Line" || f.Tag.Get("diff") == "-" || rv.Field(i).IsZero() {
+				continue
+			}
+			kv = append(kv, snake(f.Name)+" "+show(rv.Field(i).Interface()))
+		}
+		return "{" + strings.Join(kv, ", ") + "}"
+	case rv.Kind() == reflect.Slice && rv.Len() == 0:
 		return "[]"
 	}
 	return fmt.Sprintf("%v", v)

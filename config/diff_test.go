@@ -159,3 +159,34 @@ func TestCompareInterfaceMethodNeedsRestart(t *testing.T) {
 		t.Errorf("refused = %v, want the method change", d.Refused())
 	}
 }
+
+// A change inside [vip.degraded] names its keys as degraded.KEY; a table
+// added or removed shows its keys and values (never Go internals such as
+// a pointer's address); a change that does not touch the attributes does
+// not claim to replace the route.
+func TestCompareDegradedAndNotes(t *testing.T) {
+	degraded := strings.Replace(diffBase, `communities = ["65001:100"]`,
+		"communities = [\"65001:100\"]\non_failure = \"degrade\"\n\n[vip.degraded]\nmed = 1000\ncommunities = [\"65001:666\"]\n", 1)
+	cases := []struct {
+		name, old, new, want string
+	}{
+		{"degraded med", degraded, strings.Replace(degraded, "med = 1000", "med = 2000", 1),
+			`~ vip "web": degraded.med 1000 -> 2000: a degraded announcement is replaced in place (one UPDATE, no withdrawal); a VIP that is up is not touched`},
+		{"degraded removed", strings.Replace(degraded, "on_failure = \"degrade\"\n", "", 1), diffBase,
+			`~ vip "web": degraded {med 1000, communities [65001:666]} -> -: a degraded announcement is replaced in place (one UPDATE, no withdrawal); a VIP that is up is not touched`},
+		{"maintenance file", diffBase, strings.Replace(diffBase, `communities = ["65001:100"]`, "communities = [\"65001:100\"]\nmaintenance_file = \"/etc/anycastd/web.down\"", 1),
+			`~ vip "web": maintenance_file  -> /etc/anycastd/web.down: its state is computed again at once; an UPDATE goes out only if the state changes`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Compare(mustParse(t, tc.old), mustParse(t, tc.new))
+			var got []string
+			for _, c := range d.Changes {
+				got = append(got, c.String())
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), tc.want)
+			}
+		})
+	}
+}

@@ -393,7 +393,7 @@ type VIP struct {
 	OnFailure string
 	// Degraded are the attributes of a degraded announcement; nil when the
 	// VIP has no [vip.degraded] table.
-	Degraded *Degraded
+	Degraded *Degraded `diff:"table"`
 	// FlapHoldDown holds a flapping VIP withdrawn (or degraded).
 	FlapHoldDown FlapHoldDown
 	// Peers are the addresses of the [[bgp.peer]] sessions the VIP is sent
