@@ -135,7 +135,7 @@ plain() { zcat "$1" | sed 's/\\-/-/g; s/\\f[BIRP]//g'; }
 mentions() { grep -qE -- "(^|[^A-Za-z-])-?$2([^A-Za-z-]|\$)" <<<"$1"; }
 daemon_page=$(plain /usr/share/man/man8/anycastd.8.gz)
 ctl_page=$(plain /usr/share/man/man1/anycastctl.1.gz)
-daemon_usage=$(/usr/sbin/anycastd -h 2>&1 || true) # -h exits 2
+daemon_usage=$(/usr/sbin/anycastd -h) || fail "anycastd -h failed"
 flags=$(sed -n 's/^  \(-[a-z-]*\).*/\1/p' <<<"$daemon_usage")
 [ -n "$flags" ] || fail "anycastd -h lists no flags"
 for f in $flags; do

@@ -249,7 +249,7 @@ func cmdRestart(ctx context.Context, c *cli, _ []string) error {
 	if c.g.output == "json" {
 		return printJSON(c.stdout, resp)
 	}
-	fmt.Fprintf(c.stdout, "anycastd is stopping for a restart: nothing is withdrawn; routers that negotiated graceful restart keep its routes for %ds, until it is started again (e.g. by systemd's Restart=always)\n",
+	fmt.Fprintf(c.stdout, "anycastd is stopping for a restart: nothing is withdrawn; routers that negotiated graceful restart keep its routes for %ds, until it is started again (it exits with status 75: the packaged unit's RestartForceExitStatus=75)\n",
 		resp.GetRestartTimeSeconds())
 	return nil
 }

@@ -42,12 +42,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default: [log] level, else info)")
 	diffWith := fs.String("diff", "", "with -check-config: also show what a reload from the running configuration in `file` to the checked one would change; exit 1 if it would be refused")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: anycastd [flags]\n       anycastd -check-config [FILE] [-diff RUNNING]\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: anycastd [flags]\n       anycastd -check-config [FILE] [-diff RUNNING]\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	fs.SetOutput(io.Discard) // parse errors are printed below
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h asked for it: stdout, exit 0
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return 0
+		}
+		fs.SetOutput(stderr)
+		fmt.Fprintf(stderr, "anycastd: %v\n", err)
+		fs.Usage()
 		return 2
 	}
+	fs.SetOutput(stderr)
 	if *showVersion {
 		fmt.Fprintf(stdout, "anycastd %s\n", version)
 		return 0

@@ -339,3 +339,18 @@ func TestMetricsEndpoint(t *testing.T) {
 		return fmt.Sprintf("missing %q", missing)
 	})
 }
+
+// -h prints the usage on stdout and exits 0; a bad flag prints the error
+// and the usage on stderr and exits 2 (the man page's "bad command line").
+func TestHelpAndBadFlag(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-h"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "Usage: anycastd") || errOut.Len() != 0 {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout only", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"-bogus"}, &out, &errOut); code != 2 || out.Len() != 0 ||
+		!strings.Contains(errOut.String(), "-bogus") || strings.Count(errOut.String(), "Usage:") != 1 {
+		t.Errorf("-bogus: exit %d, stdout %q, stderr %q; want 2 and the error with one usage on stderr", code, out.String(), errOut.String())
+	}
+}

@@ -115,6 +115,10 @@ func TestServiceManagerNotifications(t *testing.T) {
 	if len(msgs) == 0 || msgs[0][0] != "READY=1" {
 		t.Fatalf("first message %q, want READY=1 first (all: %q)", msgs[0], msgs)
 	}
+	// Already with the configured VIP and session counted.
+	if st := value(msgs[0], "STATUS"); !strings.Contains(st, " of 1 VIPs announced") || !strings.Contains(st, " of 1 BGP sessions") {
+		t.Errorf("READY=1 with STATUS=%q, want the configuration's 1 VIP and 1 session counted", st)
+	}
 
 	// A reload is framed by RELOADING=1 (with the monotonic time) and
 	// READY=1.
@@ -166,6 +170,11 @@ func TestServiceManagerNotifications(t *testing.T) {
 	// STOPPING.
 	if st, wd := ns.find(0, is("STATUS="+up)), ns.find(0, is("WATCHDOG=1")); st > stopping || wd > stopping {
 		t.Errorf("STATUS (#%d) and WATCHDOG (#%d) must come before STOPPING (#%d): %q", st, wd, stopping, msgs)
+	}
+	for _, m := range ns.messages() {
+		if slices.Contains(m, "") {
+			t.Errorf("message with an empty line: %q", m)
+		}
 	}
 }
 

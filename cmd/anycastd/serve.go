@@ -20,9 +20,10 @@ var startTime = time.Now()
 // configuration from path. A second SIGTERM or SIGINT skips the rest of the
 // drain; one more exits without waiting for the withdrawals to leave.
 // SIGUSR2 (or the API's Restart) stops for a planned restart (with
-// bgp.graceful_restart; without it SIGUSR2 stops as SIGTERM does): nothing
-// is withdrawn, the routers keep the routes as stale until the next start;
-// another signal exits at once.
+// bgp.graceful_restart; without it SIGUSR2 drains, withdraws and stops as
+// SIGTERM does): nothing is withdrawn, the routers keep the routes as stale
+// until the next start; another signal exits at once. Either way serve
+// returns errPlannedRestart, for exit status 75.
 func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -47,6 +48,7 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	reloadCtx, cancelReload := context.WithCancel(context.Background())
 	defer cancelReload()
 	reloads := newReloader(func() { _ = d.Reload(reloadCtx) })
+	restart := false // SIGUSR2 without graceful restart: exit 75 after the stop
 	for {
 		select {
 		case err := <-d.Done():
@@ -78,8 +80,9 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 				cancelReload()
 				return stopForRestart(logger, d, signals, reloads)
 			}
-			logger.Warn("SIGUSR2: bgp.graceful_restart is off, so the routers would drop the routes at once: draining, withdrawing and stopping as for SIGTERM",
+			logger.Warn("SIGUSR2: bgp.graceful_restart is off, so the routers would drop the routes at once: draining, withdrawing and stopping as for SIGTERM, then exiting with status 75 to be started again",
 				"drain_time", d.DrainTime())
+			restart = true
 		case sig := <-signals:
 			logger.Info("signal received: draining all VIPs, then withdrawing and stopping (a second signal skips the drain)",
 				"signal", sig.String(), "drain_time", d.DrainTime())
@@ -113,7 +116,10 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	// A reload still under way (told to stop) ends before the daemon
 	// stops, so that it cannot start checks that Stop has stopped.
 	reloads.wait(exit)
-	return d.Stop(exit)
+	if err := d.Stop(exit); err != nil || !restart {
+		return err
+	}
+	return errPlannedRestart
 }
 
 // stopForRestart stops d for a planned restart; a SIGTERM or SIGINT

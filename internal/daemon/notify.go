@@ -205,7 +205,7 @@ func (n *notifier) reloading() {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.notify("RELOADING=1", sddaemon.SdNotifyMonotonicUsec(), "STATUS=reloading the configuration")
+	n.notify("RELOADING=1", strings.TrimSpace(sddaemon.SdNotifyMonotonicUsec()), "STATUS=reloading the configuration")
 	n.lastSent = "reloading the configuration"
 }
 
@@ -258,7 +258,9 @@ func (d *Daemon) serviceStatus() serviceState {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d VIPs announced", announced, len(snap.VIPs))
+	// Until the loop's first snapshot (at READY=1) the VIPs are those of
+	// the configuration, none announced yet.
+	fmt.Fprintf(&b, "%d of %d VIPs announced", announced, max(len(snap.VIPs), len(snap.Config.VIPs)))
 	var others []string
 	for _, s := range routes.States {
 		if s != routes.StateUp && counts[s] > 0 {
@@ -277,7 +279,8 @@ func (d *Daemon) serviceStatus() serviceState {
 				up++
 			}
 		}
-		fmt.Fprintf(&b, ", %d of %d BGP sessions established", up, len(peers))
+		// Before the speaker has started, the sessions configured.
+		fmt.Fprintf(&b, ", %d of %d BGP sessions established", up, max(len(peers), len(snap.Config.BGP.Peers)))
 	}
 	if snap.NodeDrained {
 		fmt.Fprintf(&b, "; node drained: %s", snap.NodeReason)
