@@ -135,8 +135,11 @@ func (l *loop) control(req controlReq) error {
 		e.until = now.Add(req.dur)
 	}
 	l.setDrain(req.vip, req.source, e)
-	l.log.Info("draining: announcing with GRACEFUL_SHUTDOWN, then withdrawing", "vip", req.vip, "what", what,
-		"reason", e.reason, "for", req.dur)
+	args := []any{"vip", req.vip, "what", what, "reason", e.reason}
+	if req.dur > 0 {
+		args = append(args, "for", req.dur) // then back in service
+	}
+	l.log.Info("draining: announcing with GRACEFUL_SHUTDOWN, then withdrawing", args...)
 	return nil
 }
 

@@ -163,8 +163,10 @@ func (l *loop) transitions(ctx context.Context, vips []routes.VIPStatus, now tim
 		if l.opts.Observer != nil {
 			l.opts.Observer.VIPChanged(VIPEvent{VIP: st.Name, From: from, To: st.State, Reason: st.Reason, Time: now})
 		}
+		// A withdrawal is a warning, unless someone asked for it (a drain
+		// that ended: disabled).
 		lvl := slog.LevelInfo
-		if !st.State.Announced() && seen {
+		if !st.State.Announced() && seen && st.State != routes.StateDisabled {
 			lvl = slog.LevelWarn
 		}
 		l.log.Log(ctx, lvl, "VIP state changed", "vip", st.Name, "from", from, "to", st.State, "reason", st.Reason)
