@@ -22,7 +22,8 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 	if cfg.BGP.GracefulRestart {
 		listen += fmt.Sprintf(", graceful restart (restart time %ds)", int(cfg.BGP.GracefulRestartTime/time.Second))
 	}
-	fmt.Fprintf(w, "BGP: AS %d, router ID %s, %s\n\n", cfg.BGP.ASN, cfg.BGP.RouterID, listen)
+	fmt.Fprintf(w, "BGP: AS %d, router ID %s, %s\n", cfg.BGP.ASN, cfg.BGP.RouterID, listen)
+	fmt.Fprintf(w, "Drain: %s\n\n", drainText(cfg.Node.DrainTime, cfg.Node.MaintenanceFile, "every VIP"))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tAS\tTYPE\tFAMILIES\tNEXT HOP\tHOLD\tOPTIONS")
@@ -94,6 +95,15 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 		}
 	}
 	tw.Flush()
+	for _, v := range cfg.VIPs {
+		if v.DrainTime > 0 || v.MaintenanceFile != "" {
+			drain := v.DrainTime
+			if drain == 0 {
+				drain = cfg.Node.DrainTime
+			}
+			fmt.Fprintf(w, "Drain of VIP %s: %s\n", v.Name, drainText(drain, v.MaintenanceFile, "it"))
+		}
+	}
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -187,6 +197,19 @@ func target(c config.Check) string {
 		return "report every " + c.TTL.TTL.String()
 	}
 	return "-"
+}
+
+// drainText describes a drain time and maintenance file; what is what the
+// file drains.
+func drainText(d time.Duration, file, what string) string {
+	s := fmt.Sprintf("announced with GRACEFUL_SHUTDOWN for %v before a withdrawal (SIGTERM, anycastctl drain)", d)
+	if d == 0 {
+		s = "none: withdrawn at once (SIGTERM, anycastctl drain)"
+	}
+	if file != "" {
+		s += fmt.Sprintf("; maintenance file %s drains %s while it exists", file, what)
+	}
+	return s
 }
 
 func dash(s string) string {

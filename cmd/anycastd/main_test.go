@@ -251,10 +251,26 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("-check-config on the example: %v\n%s", err, out)
 	}
-	for _, want := range []string{"configuration OK", "203.0.113.42/32", "2001:db8:42::1/128", "198.18.1.1"} {
+	for _, want := range []string{"configuration OK", "203.0.113.42/32", "2001:db8:42::1/128", "198.18.1.1",
+		"Drain: announced with GRACEFUL_SHUTDOWN for 5s"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-check-config output lacks %q:\n%s", want, out)
 		}
+	}
+
+	// A maintenance file (a migrated ExaBGP --disable) is shown.
+	maint := filepath.Join(t.TempDir(), "maint.toml")
+	example, err := os.ReadFile("../../examples/anycastd.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withFile := strings.Replace(string(example), `# maintenance_file = "/etc/anycastd/maintenance.web"`, `maintenance_file = "/etc/anycastd/maintenance.web"`, 1)
+	if err := os.WriteFile(maint, []byte(withFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(binary, "-check-config", maint).CombinedOutput()
+	if want := "Drain of VIP web: announced with GRACEFUL_SHUTDOWN for 5s before a withdrawal (SIGTERM, anycastctl drain); maintenance file /etc/anycastd/maintenance.web drains it while it exists"; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("-check-config with a VIP's maintenance_file: %v; output lacks %q:\n%s", err, want, out)
 	}
 
 	bad := filepath.Join(t.TempDir(), "bad.toml")
