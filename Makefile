@@ -70,12 +70,14 @@ integration: test-deps
 	$(GO) test -tags integration -count=1 -timeout 15m ./integration/...
 
 # Fuzz the real BGP speaker with UPDATE bodies through an established
-# session (FUZZTIME each; CI runs it). Findings land in
-# announcer/testdata/fuzz/ and then run with every `go test`.
+# session, and the BFD codec (FUZZTIME each; CI runs it). Findings land in
+# announcer/testdata/fuzz/ and bfd/testdata/fuzz/ and then run with every
+# `go test`.
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpeakerUpdate$$' -fuzztime $(FUZZTIME) ./announcer/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./bfd/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

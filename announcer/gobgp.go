@@ -56,8 +56,8 @@ type GoBGP struct {
 	sessionsFor map[string]*api.Peer
 	// holding: graceful restart, and the loop has not released the
 	// sessions yet; peers are added administratively down, restarting
-	// (gobgp_restart.go). Owned by the loop's goroutine.
-	holding bool
+	// (gobgp_restart.go). Set by the loop's goroutine; read by HoldForBFD.
+	holding atomic.Bool
 	// restartStop: StopForRestart is closing the sessions (for the log).
 	restartStop atomic.Bool
 
@@ -120,7 +120,7 @@ func (g *GoBGP) Start(ctx context.Context, cfg *config.Config) error {
 
 	// With graceful restart the sessions stay down until the loop knows
 	// every VIP's first decision (ReleaseSessions, gobgp_restart.go).
-	g.holding = cfg.BGP.GracefulRestart
+	g.holding.Store(cfg.BGP.GracefulRestart)
 	for _, p := range cfg.BGP.Peers {
 		if err := g.addPeer(ctx, p.Address.String(), peerConfig(cfg, p)); err != nil {
 			return err

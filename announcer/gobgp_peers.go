@@ -30,6 +30,7 @@ type sessionState struct {
 	exceeded map[netip.Addr]uint64 // times closed for exceeding max_received_prefixes
 	heard    map[netip.Addr]string // the message of the last NOTIFICATION received, until its state event
 	restarts map[netip.Addr]*time.Timer
+	bfdHeld  map[netip.Addr]bool // down until BFD is up again (gobgp_bfd.go)
 	stopped  bool
 }
 
@@ -42,6 +43,7 @@ func (s *sessionState) init() {
 		s.exceeded = make(map[netip.Addr]uint64)
 		s.heard = make(map[netip.Addr]string)
 		s.restarts = make(map[netip.Addr]*time.Timer)
+		s.bfdHeld = make(map[netip.Addr]bool)
 	}
 }
 
@@ -334,7 +336,7 @@ func (g *GoBGP) prefixLimitExceeded(addr netip.Addr) string {
 		stopped := s.stopped
 		delete(s.restarts, addr)
 		s.mu.Unlock()
-		if stopped {
+		if stopped || g.heldForBFD(addr.String()) {
 			return
 		}
 		g.logger.Info("BGP session closed for too many prefixes: enabling it again", "peer", addr.String())

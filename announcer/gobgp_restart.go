@@ -71,28 +71,36 @@ func mpGracefulRestart(cfg *config.Config) *api.MpGracefulRestart {
 // restarting. g.sessionsFor keeps p itself, so that a reload compares
 // settings, not this state.
 func (g *GoBGP) held(p *api.Peer) *api.Peer {
-	if !g.holding {
+	bfd := g.heldForBFD(p.Conf.NeighborAddress)
+	if !g.holding.Load() && !bfd {
 		return p
 	}
 	q := proto.Clone(p).(*api.Peer)
 	q.Conf.AdminDown = true
-	q.GracefulRestart.LocalRestarting = true
+	if g.holding.Load() {
+		q.GracefulRestart.LocalRestarting = true
+	}
 	return q
 }
 
 // HoldingSessions reports whether the sessions wait for ReleaseSessions.
-func (g *GoBGP) HoldingSessions() bool { return g.holding }
+func (g *GoBGP) HoldingSessions() bool { return g.holding.Load() }
 
 // ReleaseSessions enables the sessions held since Start (graceful restart).
 // Call it from the loop's goroutine once every VIP's first decision is
 // announced or withdrawn in the speaker. After an error it can be called
 // again.
 func (g *GoBGP) ReleaseSessions(ctx context.Context) error {
-	if !g.holding {
+	if !g.holding.Load() {
 		return nil
 	}
 	var errs []error
+	var bfd []string
 	for addr := range g.sessionsFor {
+		if g.heldForBFD(addr) {
+			bfd = append(bfd, addr) // enabled once BFD is up again
+			continue
+		}
 		if err := g.s.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr}); err != nil {
 			errs = append(errs, fmt.Errorf("enabling peer %s: %w", addr, err))
 		}
@@ -100,8 +108,17 @@ func (g *GoBGP) ReleaseSessions(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	g.holding = false
-	return nil
+	g.holding.Store(false)
+	// A BFD hold released meanwhile saw holding still set and left the
+	// session to this release.
+	for _, addr := range bfd {
+		if !g.heldForBFD(addr) {
+			if err := g.s.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr}); err != nil {
+				errs = append(errs, fmt.Errorf("enabling peer %s: %w", addr, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // StopForRestart stops the speaker for a planned restart (GoBGP's

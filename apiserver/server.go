@@ -20,6 +20,7 @@ import (
 
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
+	"github.com/anycastd/anycastd/bfd"
 	"github.com/anycastd/anycastd/config"
 	"github.com/anycastd/anycastd/health"
 )
@@ -55,6 +56,8 @@ type Options struct {
 	// restart time the routers keep the routes for; an error refuses it
 	// (FAILED_PRECONDITION). nil: Restart answers UNIMPLEMENTED.
 	Restart func() (time.Duration, error)
+	// BFD gives the BFD sessions (ListPeers shows each peer's); nil: none.
+	BFD func() []bfd.SessionStatus
 	// Limits bound what clients may hold (zero fields: the defaults, the
 	// connection caps fitted to RLIMIT_NOFILE as New finds it).
 	Limits Limits
@@ -225,12 +228,20 @@ func (s *Server) ListPeers(ctx context.Context, req *pb.ListPeersRequest) (*pb.L
 	if err != nil {
 		return nil, err
 	}
+	var sessions []bfd.SessionStatus
+	if s.o.BFD != nil {
+		sessions = s.o.BFD()
+	}
 	resp := &pb.ListPeersResponse{}
 	for _, pc := range cfg.BGP.Peers {
 		if only.IsValid() && pc.Address != only {
 			continue
 		}
-		resp.Peers = append(resp.Peers, peerMessage(cfg, pc, details[pc.Address]))
+		p := peerMessage(cfg, pc, details[pc.Address])
+		if pc.BFD != nil {
+			p.Bfd = bfdMessage(sessions, pc)
+		}
+		resp.Peers = append(resp.Peers, p)
 	}
 	return resp, nil
 }
@@ -284,6 +295,22 @@ func peerMessage(cfg *config.Config, pc config.Peer, d announcer.PeerDetail) *pb
 		out.HoldTime = durationpb.New(d.HoldTime)
 	}
 	return out
+}
+
+// bfdMessage is the BFD session of peer pc; state "down" until the
+// manager has it.
+func bfdMessage(sessions []bfd.SessionStatus, pc config.Peer) *pb.BFDSession {
+	for _, st := range sessions {
+		if st.Key.Peer != pc.Address || st.Removing {
+			continue
+		}
+		return &pb.BFDSession{
+			State: st.State.String(), Diag: st.Diag.String(), Since: timestamp(st.Since),
+			TxInterval: durationpb.New(st.TxInterval), DetectionTime: durationpb.New(st.DetectTime),
+			Multihop: st.Key.Multihop,
+		}
+	}
+	return &pb.BFDSession{State: bfd.StateDown.String(), Diag: bfd.DiagNone.String(), Multihop: pc.MultihopTTL > 0}
 }
 
 func messageCounts(m announcer.MessageCounts) *pb.MessageCounts {

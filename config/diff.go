@@ -90,7 +90,10 @@ func Compare(old, new *Config) Diff {
 				add("-", what, "AS %d: this session closes (the router withdraws this node's routes)", o.ASN)
 			default:
 				note := "only this session is reset"
-				if exportOnly(o, n) {
+				switch {
+				case bfdOnly(o, n):
+					note = "the BFD session takes the new timers with a Poll sequence (RFC 5880 §6.8.3): no session reset"
+				case exportOnly(o, n):
 					note = "routes are sent to this peer again with them (no session reset)"
 				}
 				add("~", what, "%s: %s", fields(o, n), note)

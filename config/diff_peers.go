@@ -15,6 +15,14 @@ func exportOnly(o, n Peer) bool {
 	return fields(o, n) == ""
 }
 
+// bfdOnly reports whether peers o and n differ only in [bgp.peer.bfd]:
+// the BFD session changes its timers (or starts or stops) and the BGP
+// session is kept.
+func bfdOnly(o, n Peer) bool {
+	o.BFD = n.BFD
+	return fields(o, n) == ""
+}
+
 // vipPeersNote completes the diff note of a changed VIP when its peers key
 // changed: which sessions lose the VIP and which get it. note is what a
 // reload does about the VIP's other changes; it is dropped when there are

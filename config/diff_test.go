@@ -190,3 +190,14 @@ func TestCompareDegradedAndNotes(t *testing.T) {
 		})
 	}
 }
+
+// A change of only [bgp.peer.bfd] keeps the BGP session.
+func TestCompareBFDOnly(t *testing.T) {
+	withBFD := strings.Replace(diffBase, "address = \"198.18.1.1\"\nasn = 65000\n",
+		"address = \"198.18.1.1\"\nasn = 65000\n[bgp.peer.bfd]\nmin_tx = \"100ms\"\n", 1)
+	d := Compare(mustParse(t, withBFD), mustParse(t, strings.Replace(withBFD, `min_tx = "100ms"`, `min_tx = "50ms"`, 1)))
+	want := `~ bgp.peer "198.18.1.1": bfd.min_tx 100ms -> 50ms: the BFD session takes the new timers with a Poll sequence (RFC 5880 §6.8.3): no session reset`
+	if len(d.Changes) != 1 || d.Changes[0].String() != want {
+		t.Errorf("changes %v, want %q", d.Changes, want)
+	}
+}

@@ -72,6 +72,16 @@ type rawPeer struct {
 	MaxReceivedRetry  any `toml:"max_received_prefixes_restart"`
 	Communities       any `toml:"communities"`
 	LargeCommunities  any `toml:"large_communities"`
+
+	BFD *rawBFD `toml:"bfd"`
+}
+
+// rawBFD is [bgp.peer.bfd].
+type rawBFD struct {
+	Pos        pos `toml:"-"`
+	MinTx      any `toml:"min_tx"`
+	MinRx      any `toml:"min_rx"`
+	Multiplier any `toml:"multiplier"`
 }
 
 type rawInterface struct {

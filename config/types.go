@@ -94,7 +94,25 @@ type Peer struct {
 	// every VIP sent to this peer, after the VIP's own (none by default).
 	Communities      []Community
 	LargeCommunities []LargeCommunity
-	Line             int // line of the [[bgp.peer]] header in the file, 0 if unknown
+	// BFD runs a BFD session with the peer ([bgp.peer.bfd]); nil: none.
+	BFD  *BFD `diff:"table"`
+	Line int  // line of the [[bgp.peer]] header in the file, 0 if unknown
+}
+
+// BFD are a peer's BFD timers (RFC 5880 §6.8.1): single hop (RFC 5881)
+// for a directly connected peer, multihop (RFC 5883) with MultihopTTL.
+// The session's detection time is the peer's multiplier times the slower
+// of our MinRx and its TX interval; a change by reload runs a Poll
+// sequence (RFC 5880 §6.8.3) and never takes the session down.
+type BFD struct {
+	// MinTx is bfd.DesiredMinTxInterval (default 300ms, 10ms..60s):
+	// how often this node would like to send while the session is Up.
+	MinTx time.Duration
+	// MinRx is bfd.RequiredMinRxInterval (default 300ms, 10ms..60s): how
+	// often this node can take the peer's packets.
+	MinRx time.Duration
+	// Multiplier is bfd.DetectMult (default 3, 1..255).
+	Multiplier uint8
 }
 
 // Internal reports whether the session is iBGP.

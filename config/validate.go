@@ -328,6 +328,9 @@ func (c *collector) peer(i int, r *rawPeer, first map[netip.Addr]int) (p Peer, f
 	}
 	p.Communities = s.communities("communities", r.Communities)
 	p.LargeCommunities = s.largeCommunities("large_communities", r.LargeCommunities)
+	if r.BFD != nil {
+		p.BFD = s.bfd(r.BFD)
+	}
 	if a, ok := s.addr("next_hop_ipv4", r.NextHopIPv4); ok {
 		if !a.Is4() {
 			s.keyErr("next_hop_ipv4", "%s is not an IPv4 address", a)

@@ -40,6 +40,7 @@ type Metrics struct {
 	peerEstablished *prometheus.CounterVec
 	reloadOK        prometheus.Gauge
 	reloadTime      prometheus.Gauge
+	bfd             *bfdMetrics // bfd.go
 }
 
 // Options are New's choices.
@@ -77,6 +78,7 @@ func New(reg prometheus.Registerer, version string, src Sources, opts Options) *
 		Help: "anycastd's version and the Go version it was built with; value 1.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
+	m.bfd = newBFDMetrics(reg)
 	reg.MustRegister(m.peerEstablished,
 		m.reloadOK, m.reloadTime, build, &stateCollector{src: src, series: m.series},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -232,14 +232,14 @@ func renderCheck(w io.Writer, now time.Time, c *pb.Check) {
 
 func renderPeers(w io.Writer, now time.Time, peers []*pb.Peer) {
 	tw := newTable(w)
-	row(tw, "PEER", "AS", "TYPE", "STATE", "FOR", "FAMILIES", "UPDATES SENT", "UPDATES RCVD",
+	row(tw, "PEER", "AS", "TYPE", "STATE", "FOR", "BFD", "FAMILIES", "UPDATES SENT", "UPDATES RCVD",
 		"PREFIXES SENT", "PREFIXES RCVD", "FLAPS", "LAST ERROR", "DESCRIPTION")
 	for _, p := range peers {
 		typ := "eBGP"
 		if p.Internal {
 			typ = "iBGP"
 		}
-		row(tw, p.Address, strconv.FormatUint(uint64(p.Asn), 10), typ, peerState(p.State), ago(now, p.Since),
+		row(tw, p.Address, strconv.FormatUint(uint64(p.Asn), 10), typ, peerState(p.State), ago(now, p.Since), bfdText(p.Bfd),
 			strings.Join(p.Families, ","), u64(p.GetSent().GetUpdate()), u64(p.GetReceived().GetUpdate()),
 			u64(p.PrefixesSent), received(p), u64(uint64(p.Flaps)), p.LastError, p.Description)
 	}
@@ -247,6 +247,21 @@ func renderPeers(w io.Writer, now time.Time, peers []*pb.Peer) {
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// bfdText is a peer's BFD session: "-" without one, "up 300ms×3" (the
+// negotiated transmit interval and detection time), or the state and, when
+// it left up, why: "down (control_detection_time_expired)".
+func bfdText(b *pb.BFDSession) string {
+	switch {
+	case b == nil:
+		return "-"
+	case b.State == "up":
+		return fmt.Sprintf("up tx %v detect %v", b.GetTxInterval().AsDuration(), b.GetDetectionTime().AsDuration())
+	case b.Diag != "" && b.Diag != "none":
+		return b.State + " (" + b.Diag + ")"
+	}
+	return b.State
+}
 
 // received is the prefixes received on the session, with the limit per
 // family when there is one, and how often the limit closed the session.

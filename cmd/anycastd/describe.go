@@ -54,6 +54,9 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 		if p.MultihopTTL > 0 {
 			opts = append(opts, fmt.Sprintf("multihop %d", p.MultihopTTL))
 		}
+		if p.BFD != nil {
+			opts = append(opts, fmt.Sprintf("bfd tx %v rx %v ×%d", p.BFD.MinTx, p.BFD.MinRx, p.BFD.Multiplier))
+		}
 		if p.TTLSecurityHops > 0 {
 			opts = append(opts, fmt.Sprintf("gtsm %d hop(s)", p.TTLSecurityHops))
 		}

@@ -96,6 +96,9 @@ func (l *Lab) prepareFRR(n *Node, dir string) error {
 				"--log", "stdout",
 			},
 		}
+		if d == "bfdd" { // its control socket, per node, not in /var/run/frr
+			p.argv = append(p.argv, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+		}
 		vty := filepath.Join(dir, d+".vty")
 		p.ready = waitFile(p, vty)
 		l.addProc(p)

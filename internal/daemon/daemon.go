@@ -58,6 +58,9 @@ type Daemon struct {
 	notify  *notifier
 	api     *apiserver.Listeners // nil: no API
 
+	bfdMu sync.Mutex
+	bfd   *bfdRunner // nil: no peer has BFD (yet)
+
 	reloadMu sync.Mutex // one reload at a time (SIGHUP and the API)
 	// keepAddrs: a planned restart; the VIP addresses stay (StopForRestart).
 	keepAddrs atomic.Bool
@@ -173,6 +176,7 @@ func (d *Daemon) Start() error {
 		d.undo()
 		return err
 	}
+	d.syncBFD(cfg)
 	go releaseMemory()
 	d.notify.ready()
 	return nil
@@ -232,6 +236,7 @@ func (d *Daemon) startAPI(cfg *config.Config) error {
 		Reload:    d.Reload,
 		Report:    d.checks.Report,
 		Restart:   d.RequestRestart,
+		BFD:       d.bfdSessions,
 		Logger:    d.log,
 	})
 	l, err := srv.Listen(cfg.API)
@@ -313,6 +318,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		return annErr
 	}
 	started, stopped, restarted := d.checks.Update(newCfg.Checks)
+	d.syncBFD(newCfg)
 	d.metrics.PeersConfigured(newCfg)
 	d.metrics.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "file", path, "checks_started", started, "checks_stopped", stopped,
@@ -351,6 +357,7 @@ func (d *Daemon) Stop(exit context.Context) error {
 	d.annStop()
 	select {
 	case err := <-d.annDone:
+		d.stopBFD() // after the BGP sessions closed: no BFD Down resets them
 		d.undo()
 		d.log.Info("anycastd stopped")
 		return err
@@ -366,5 +373,6 @@ func (d *Daemon) Abort() {
 	d.notify.close()
 	d.notify.stopping("stopping: the announcer ended", stopAllowance)
 	d.checks.Stop()
+	d.stopBFD()
 	d.undo()
 }

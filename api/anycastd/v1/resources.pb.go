@@ -1050,8 +1050,10 @@ type Peer struct {
 	// 0: no limit), and the times the session was closed for sending more.
 	MaxReceivedPrefixes uint32 `protobuf:"varint,18,opt,name=max_received_prefixes,json=maxReceivedPrefixes,proto3" json:"max_received_prefixes,omitempty"`
 	MaxPrefixesExceeded uint64 `protobuf:"varint,19,opt,name=max_prefixes_exceeded,json=maxPrefixesExceeded,proto3" json:"max_prefixes_exceeded,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The peer's BFD session (RFC 5880), unset without [bgp.peer.bfd].
+	Bfd           *BFDSession `protobuf:"bytes,20,opt,name=bfd,proto3" json:"bfd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Peer) Reset() {
@@ -1217,6 +1219,104 @@ func (x *Peer) GetMaxPrefixesExceeded() uint64 {
 	return 0
 }
 
+func (x *Peer) GetBfd() *BFDSession {
+	if x != nil {
+		return x.Bfd
+	}
+	return nil
+}
+
+// BFDSession is a peer's BFD session (RFC 5880 §6.8.1).
+type BFDSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "admin-down", "down", "init" or "up".
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// The local diagnostic, why it last left up, e.g.
+	// "control_detection_time_expired"; "none".
+	Diag string `protobuf:"bytes,2,opt,name=diag,proto3" json:"diag,omitempty"`
+	// When the session entered its state.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// The negotiated transmit interval and detection time.
+	TxInterval    *durationpb.Duration `protobuf:"bytes,4,opt,name=tx_interval,json=txInterval,proto3" json:"tx_interval,omitempty"`
+	DetectionTime *durationpb.Duration `protobuf:"bytes,5,opt,name=detection_time,json=detectionTime,proto3" json:"detection_time,omitempty"`
+	// Whether it is a multihop session (RFC 5883).
+	Multihop      bool `protobuf:"varint,6,opt,name=multihop,proto3" json:"multihop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BFDSession) Reset() {
+	*x = BFDSession{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BFDSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BFDSession) ProtoMessage() {}
+
+func (x *BFDSession) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BFDSession.ProtoReflect.Descriptor instead.
+func (*BFDSession) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BFDSession) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BFDSession) GetDiag() string {
+	if x != nil {
+		return x.Diag
+	}
+	return ""
+}
+
+func (x *BFDSession) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *BFDSession) GetTxInterval() *durationpb.Duration {
+	if x != nil {
+		return x.TxInterval
+	}
+	return nil
+}
+
+func (x *BFDSession) GetDetectionTime() *durationpb.Duration {
+	if x != nil {
+		return x.DetectionTime
+	}
+	return nil
+}
+
+func (x *BFDSession) GetMultihop() bool {
+	if x != nil {
+		return x.Multihop
+	}
+	return false
+}
+
 // MessageCounts counts BGP messages of one direction.
 type MessageCounts struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1235,7 +1335,7 @@ type MessageCounts struct {
 
 func (x *MessageCounts) Reset() {
 	*x = MessageCounts{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[9]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1347,7 @@ func (x *MessageCounts) String() string {
 func (*MessageCounts) ProtoMessage() {}
 
 func (x *MessageCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[9]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1360,7 @@ func (x *MessageCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageCounts.ProtoReflect.Descriptor instead.
 func (*MessageCounts) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{9}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MessageCounts) GetTotal() uint64 {
@@ -1339,7 +1439,7 @@ type AdvertisedRoute struct {
 
 func (x *AdvertisedRoute) Reset() {
 	*x = AdvertisedRoute{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[10]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1451,7 @@ func (x *AdvertisedRoute) String() string {
 func (*AdvertisedRoute) ProtoMessage() {}
 
 func (x *AdvertisedRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[10]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1464,7 @@ func (x *AdvertisedRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdvertisedRoute.ProtoReflect.Descriptor instead.
 func (*AdvertisedRoute) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{10}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AdvertisedRoute) GetPrefix() string {
@@ -1448,7 +1548,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[11]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1560,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[11]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1573,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{11}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -1562,7 +1662,7 @@ type VIPTransition struct {
 
 func (x *VIPTransition) Reset() {
 	*x = VIPTransition{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[12]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +1674,7 @@ func (x *VIPTransition) String() string {
 func (*VIPTransition) ProtoMessage() {}
 
 func (x *VIPTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[12]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +1687,7 @@ func (x *VIPTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPTransition.ProtoReflect.Descriptor instead.
 func (*VIPTransition) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{12}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VIPTransition) GetVip() string {
@@ -1632,7 +1732,7 @@ type CheckTransition struct {
 
 func (x *CheckTransition) Reset() {
 	*x = CheckTransition{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[13]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1744,7 @@ func (x *CheckTransition) String() string {
 func (*CheckTransition) ProtoMessage() {}
 
 func (x *CheckTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[13]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1757,7 @@ func (x *CheckTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckTransition.ProtoReflect.Descriptor instead.
 func (*CheckTransition) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{13}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckTransition) GetCheck() string {
@@ -1702,7 +1802,7 @@ type PeerTransition struct {
 
 func (x *PeerTransition) Reset() {
 	*x = PeerTransition{}
-	mi := &file_anycastd_v1_resources_proto_msgTypes[14]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1814,7 @@ func (x *PeerTransition) String() string {
 func (*PeerTransition) ProtoMessage() {}
 
 func (x *PeerTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_resources_proto_msgTypes[14]
+	mi := &file_anycastd_v1_resources_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1827,7 @@ func (x *PeerTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerTransition.ProtoReflect.Descriptor instead.
 func (*PeerTransition) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{14}
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PeerTransition) GetPeer() string {
@@ -1831,7 +1931,7 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\alatency\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\alatency\x12.\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2\x14.anycastd.v1.OutcomeR\aoutcome\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x16\n" +
-	"\x06output\x18\x05 \x01(\tR\x06output\"\xf8\x05\n" +
+	"\x06output\x18\x05 \x01(\tR\x06output\"\xa3\x06\n" +
 	"\x04Peer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
 	"\x03asn\x18\x02 \x01(\rR\x03asn\x12 \n" +
@@ -1853,7 +1953,17 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x11 \x01(\tR\tlastError\x122\n" +
 	"\x15max_received_prefixes\x18\x12 \x01(\rR\x13maxReceivedPrefixes\x122\n" +
-	"\x15max_prefixes_exceeded\x18\x13 \x01(\x04R\x13maxPrefixesExceeded\"\xff\x01\n" +
+	"\x15max_prefixes_exceeded\x18\x13 \x01(\x04R\x13maxPrefixesExceeded\x12)\n" +
+	"\x03bfd\x18\x14 \x01(\v2\x17.anycastd.v1.BFDSessionR\x03bfd\"\x82\x02\n" +
+	"\n" +
+	"BFDSession\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x12\n" +
+	"\x04diag\x18\x02 \x01(\tR\x04diag\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12:\n" +
+	"\vtx_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"txInterval\x12@\n" +
+	"\x0edetection_time\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\rdetectionTime\x12\x1a\n" +
+	"\bmultihop\x18\x06 \x01(\bR\bmultihop\"\xff\x01\n" +
 	"\rMessageCounts\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x04R\x05total\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\x04R\x04open\x12\x16\n" +
@@ -1940,7 +2050,7 @@ func file_anycastd_v1_resources_proto_rawDescGZIP() []byte {
 }
 
 var file_anycastd_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_anycastd_v1_resources_proto_goTypes = []any{
 	(VIPState)(0),                 // 0: anycastd.v1.VIPState
 	(CheckStatus)(0),              // 1: anycastd.v1.CheckStatus
@@ -1955,55 +2065,60 @@ var file_anycastd_v1_resources_proto_goTypes = []any{
 	(*Check)(nil),                 // 10: anycastd.v1.Check
 	(*ProbeResult)(nil),           // 11: anycastd.v1.ProbeResult
 	(*Peer)(nil),                  // 12: anycastd.v1.Peer
-	(*MessageCounts)(nil),         // 13: anycastd.v1.MessageCounts
-	(*AdvertisedRoute)(nil),       // 14: anycastd.v1.AdvertisedRoute
-	(*Event)(nil),                 // 15: anycastd.v1.Event
-	(*VIPTransition)(nil),         // 16: anycastd.v1.VIPTransition
-	(*CheckTransition)(nil),       // 17: anycastd.v1.CheckTransition
-	(*PeerTransition)(nil),        // 18: anycastd.v1.PeerTransition
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*BFDSession)(nil),            // 13: anycastd.v1.BFDSession
+	(*MessageCounts)(nil),         // 14: anycastd.v1.MessageCounts
+	(*AdvertisedRoute)(nil),       // 15: anycastd.v1.AdvertisedRoute
+	(*Event)(nil),                 // 16: anycastd.v1.Event
+	(*VIPTransition)(nil),         // 17: anycastd.v1.VIPTransition
+	(*CheckTransition)(nil),       // 18: anycastd.v1.CheckTransition
+	(*PeerTransition)(nil),        // 19: anycastd.v1.PeerTransition
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
 }
 var file_anycastd_v1_resources_proto_depIdxs = []int32{
-	19, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
-	20, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
+	20, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
+	21, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
 	5,  // 2: anycastd.v1.Node.drain:type_name -> anycastd.v1.Drain
 	0,  // 3: anycastd.v1.VIP.state:type_name -> anycastd.v1.VIPState
-	19, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
+	20, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
 	7,  // 5: anycastd.v1.VIP.prefixes:type_name -> anycastd.v1.VIPPrefix
 	9,  // 6: anycastd.v1.VIP.checks:type_name -> anycastd.v1.CheckRef
 	8,  // 7: anycastd.v1.VIPPrefix.attributes:type_name -> anycastd.v1.RouteAttributes
 	1,  // 8: anycastd.v1.CheckRef.status:type_name -> anycastd.v1.CheckStatus
 	1,  // 9: anycastd.v1.Check.status:type_name -> anycastd.v1.CheckStatus
-	19, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
-	20, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
-	20, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
+	20, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
+	21, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
+	21, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
 	11, // 13: anycastd.v1.Check.results:type_name -> anycastd.v1.ProbeResult
-	19, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
-	20, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
+	20, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
+	21, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
 	2,  // 16: anycastd.v1.ProbeResult.outcome:type_name -> anycastd.v1.Outcome
 	3,  // 17: anycastd.v1.Peer.state:type_name -> anycastd.v1.PeerState
-	19, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
-	20, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
-	13, // 20: anycastd.v1.Peer.sent:type_name -> anycastd.v1.MessageCounts
-	13, // 21: anycastd.v1.Peer.received:type_name -> anycastd.v1.MessageCounts
-	20, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
-	19, // 23: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
-	16, // 24: anycastd.v1.Event.vip:type_name -> anycastd.v1.VIPTransition
-	17, // 25: anycastd.v1.Event.check:type_name -> anycastd.v1.CheckTransition
-	18, // 26: anycastd.v1.Event.peer:type_name -> anycastd.v1.PeerTransition
-	0,  // 27: anycastd.v1.VIPTransition.from:type_name -> anycastd.v1.VIPState
-	0,  // 28: anycastd.v1.VIPTransition.to:type_name -> anycastd.v1.VIPState
-	1,  // 29: anycastd.v1.CheckTransition.from:type_name -> anycastd.v1.CheckStatus
-	1,  // 30: anycastd.v1.CheckTransition.to:type_name -> anycastd.v1.CheckStatus
-	11, // 31: anycastd.v1.CheckTransition.last:type_name -> anycastd.v1.ProbeResult
-	3,  // 32: anycastd.v1.PeerTransition.from:type_name -> anycastd.v1.PeerState
-	3,  // 33: anycastd.v1.PeerTransition.to:type_name -> anycastd.v1.PeerState
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	20, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
+	21, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	14, // 20: anycastd.v1.Peer.sent:type_name -> anycastd.v1.MessageCounts
+	14, // 21: anycastd.v1.Peer.received:type_name -> anycastd.v1.MessageCounts
+	21, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
+	13, // 23: anycastd.v1.Peer.bfd:type_name -> anycastd.v1.BFDSession
+	20, // 24: anycastd.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	21, // 25: anycastd.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	21, // 26: anycastd.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	20, // 27: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
+	17, // 28: anycastd.v1.Event.vip:type_name -> anycastd.v1.VIPTransition
+	18, // 29: anycastd.v1.Event.check:type_name -> anycastd.v1.CheckTransition
+	19, // 30: anycastd.v1.Event.peer:type_name -> anycastd.v1.PeerTransition
+	0,  // 31: anycastd.v1.VIPTransition.from:type_name -> anycastd.v1.VIPState
+	0,  // 32: anycastd.v1.VIPTransition.to:type_name -> anycastd.v1.VIPState
+	1,  // 33: anycastd.v1.CheckTransition.from:type_name -> anycastd.v1.CheckStatus
+	1,  // 34: anycastd.v1.CheckTransition.to:type_name -> anycastd.v1.CheckStatus
+	11, // 35: anycastd.v1.CheckTransition.last:type_name -> anycastd.v1.ProbeResult
+	3,  // 36: anycastd.v1.PeerTransition.from:type_name -> anycastd.v1.PeerState
+	3,  // 37: anycastd.v1.PeerTransition.to:type_name -> anycastd.v1.PeerState
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_anycastd_v1_resources_proto_init() }
@@ -2012,8 +2127,8 @@ func file_anycastd_v1_resources_proto_init() {
 		return
 	}
 	file_anycastd_v1_resources_proto_msgTypes[4].OneofWrappers = []any{}
-	file_anycastd_v1_resources_proto_msgTypes[10].OneofWrappers = []any{}
-	file_anycastd_v1_resources_proto_msgTypes[11].OneofWrappers = []any{
+	file_anycastd_v1_resources_proto_msgTypes[11].OneofWrappers = []any{}
+	file_anycastd_v1_resources_proto_msgTypes[12].OneofWrappers = []any{
 		(*Event_Vip)(nil),
 		(*Event_Check)(nil),
 		(*Event_Peer)(nil),
@@ -2024,7 +2139,7 @@ func file_anycastd_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anycastd_v1_resources_proto_rawDesc), len(file_anycastd_v1_resources_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
