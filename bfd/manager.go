@@ -311,7 +311,9 @@ func (m *Manager) Set(key PeerKey, cfg Config, multihopTTL uint8) {
 }
 
 // Remove takes the session key to AdminDown (Diag 7), so the peer learns
-// it is not a failure (RFC 5880 §6.8.16), sends that for the peer's
+// it is not a failure (RFC 5880 §6.8.16): the first AdminDown packet is
+// sent before Remove returns (so Remove of every session, then Close, is
+// a stop the peers hear of), and it goes on sending that for the peer's
 // Detection Time of us (DetectMult × 1 s, since a session not Up sends at
 // most every second), then drops the session; at once if the peer was
 // never heard (or not since its last expiry). No Change is given for it.
@@ -567,6 +569,7 @@ func (m *Manager) remove(key PeerKey, now time.Time) {
 		return
 	}
 	e.s.SetAdminDown(true, now)
+	m.transmit(e, now, false) // the first AdminDown before Remove returns
 	tx, _ := e.s.Negotiated()
 	if tx == 0 {
 		tx = SlowTxInterval

@@ -376,6 +376,9 @@ func TestManagerRemove(t *testing.T) {
 	if s := status(t, p.ma, p.keyA); !s.Removing || s.State != StateAdminDown || s.Diag != DiagAdministrativelyDown {
 		t.Errorf("after Remove: %+v", s)
 	}
+	if pkt, err := p.n.lastTo(netip.AddrPortFrom(hostB, PortSingleHop)); err != nil || pkt.State != StateAdminDown || pkt.Diag != DiagAdministrativelyDown {
+		t.Errorf("last packet sent when Remove returned: %+v %v, want AdminDown, diag 7", pkt, err)
+	}
 	eventually(t, 2*time.Second, "b down", func() bool { c, ok := p.lb.last(p.keyB); return ok && c.To == StateDown })
 	if c, _ := p.lb.last(p.keyB); c.Diag != DiagNeighborSignaledDown || c.Remote != StateAdminDown {
 		t.Errorf("b's change %+v, want diag neighbor_signaled_session_down, remote admin-down", c)

@@ -19,10 +19,11 @@ type memNet struct {
 	cut     map[netip.Addr]bool // addresses whose packets are lost both ways
 	writers int                 // senders open
 	sent    map[netip.AddrPort]int
+	last    map[netip.AddrPort][HeaderLen]byte // the last packet written to each
 }
 
 func newMemNet() *memNet {
-	return &memNet{cut: map[netip.Addr]bool{}, sent: map[netip.AddrPort]int{}}
+	return &memNet{cut: map[netip.Addr]bool{}, sent: map[netip.AddrPort]int{}, last: map[netip.AddrPort][HeaderLen]byte{}}
 }
 
 // host gives the Transport of a host with addrs. Its listeners are on all
@@ -66,12 +67,24 @@ func (n *memNet) sentTo(dst netip.AddrPort) int {
 	return n.sent[dst]
 }
 
+// lastTo decodes the last packet written to dst.
+func (n *memNet) lastTo(dst netip.AddrPort) (Packet, error) {
+	n.mu.Lock()
+	b := n.last[dst]
+	n.mu.Unlock()
+	var p Packet
+	return p, Unmarshal(b[:], &p)
+}
+
 // deliver puts a datagram from src to dst:port with ttl in the queue of
 // the listener there, if any.
 func (n *memNet) deliver(src, dst netip.Addr, port int, ttl uint8, b []byte) {
 	n.mu.Lock()
 	to := netip.AddrPortFrom(dst, uint16(port))
 	n.sent[to]++
+	var last [HeaderLen]byte
+	copy(last[:], b)
+	n.last[to] = last
 	var l *memListener
 	for _, h := range n.hosts {
 		if h.owns(dst) {

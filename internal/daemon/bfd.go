@@ -306,13 +306,18 @@ func (d *Daemon) bfdSessions() []bfd.SessionStatus {
 	return d.bfd.mgr.Sessions()
 }
 
-// stopBFD takes every BFD session AdminDown and stops the manager and the
-// coupling (after the BGP sessions are closed).
+// stopBFD takes every BFD session AdminDown (one packet each: the peers
+// are told it is no failure, RFC 5880 §6.8.16, so a router keeping this
+// node's routes for graceful restart keeps them) and stops the manager and
+// the coupling (after the BGP sessions are closed).
 func (d *Daemon) stopBFD() {
 	d.bfdMu.Lock()
 	defer d.bfdMu.Unlock()
 	if d.bfd == nil {
 		return
+	}
+	for k := range d.bfd.keys {
+		d.bfd.mgr.Remove(k)
 	}
 	d.bfd.mgr.Close()
 	d.bfd.stop()
