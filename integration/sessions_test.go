@@ -107,9 +107,10 @@ type sessionsLab struct {
 }
 
 // startSessions starts the sessions lab with the given router and site
-// configurations. The site's API listens on a unix socket; with
+// configurations (birdConf, if given, is the whole bird.conf instead of
+// bird's). The site's API listens on a unix socket; with
 // bird.active the site also listens for BGP (port 179).
-func startSessions(t *testing.T, bird birdSession, site string) *sessionsLab {
+func startSessions(t *testing.T, bird birdSession, site string, birdConf ...string) *sessionsLab {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "acd-sess") // short: unix socket paths are limited
 	if err != nil {
@@ -122,7 +123,11 @@ func startSessions(t *testing.T, bird birdSession, site string) *sessionsLab {
 		site = strings.Replace(site, "listen_port = 0\n", "listen_port = 179\n", 1)
 	}
 	l := startLab(t, sessionsTopo, func(topo *lab.Topology) {
-		if err := topo.SetFile("router", "bird.conf", []byte(bird.conf())); err != nil {
+		conf := bird.conf()
+		if len(birdConf) > 0 { // a whole bird.conf instead
+			conf = birdConf[0]
+		}
+		if err := topo.SetFile("router", "bird.conf", []byte(conf)); err != nil {
 			t.Fatal(err)
 		}
 		if err := topo.SetFile("site", "anycastd.toml", []byte(site)); err != nil {
