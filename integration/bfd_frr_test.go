@@ -21,6 +21,7 @@ import (
 // addresses on their link, and the VIP.
 type bfdSide struct {
 	site, router, vip, family string
+	multihop                  bool // eBGP multihop: a multihop BFD session
 }
 
 var (
@@ -29,7 +30,8 @@ var (
 )
 
 // bfdFRRConf is the router's frr.conf: the neighbor with BFD at
-// 100 ms × 3 (a profile), BGP timers 3/9.
+// 100 ms × 3 (a profile), BGP timers 3/9; with multihop, eBGP multihop
+// (bgpd then registers a multihop BFD session, RFC 5883).
 func bfdFRRConf(side bfdSide) string {
 	// update-source: bgpd registers the BFD session with its local address
 	// from the start. Without it, bgpd registers it with 0.0.0.0 and, once
@@ -38,6 +40,9 @@ func bfdFRRConf(side bfdSide) string {
 	// anycastd, seeing BFD go down, resets BGP once more.
 	f := frrSession{neighbor: side.site, families: []string{side.family},
 		lines: []string{"update-source " + side.router, "bfd", "bfd profile fast"}}
+	if side.multihop {
+		f.lines = append(f.lines, "ebgp-multihop 2")
+	}
 	conf := strings.Replace(f.conf(), " timers bgp 1 3\n", " timers bgp 3 9\n", 1)
 	conf = strings.Replace(conf, " neighbor "+side.site+" timers 1 3\n", " neighbor "+side.site+" timers 3 9\n", 1)
 	return conf
@@ -51,6 +56,9 @@ var bfdProfile = []string{"configure terminal", "bfd", "profile fast",
 // bfdSiteConf is the site's anycastd.toml with [bgp.peer.bfd] at minTx.
 func bfdSiteConf(side bfdSide, minTx string) string {
 	peer := fmt.Sprintf("address = %q\nfamilies = [%q]\n", side.router, side.family)
+	if side.multihop {
+		peer += "multihop_ttl = 2\n"
+	}
 	site := siteConfFRR(peer+fmt.Sprintf("[bgp.peer.bfd]\nmin_tx = %q\nmin_rx = \"100ms\"\nmultiplier = 3\n", minTx), side.vip)
 	return strings.Replace(site, `hold_time = "3s"`, `hold_time = "9s"`, 1)
 }
@@ -90,6 +98,7 @@ type frrBFDPeer struct {
 	Status     string `json:"status"`
 	Uptime     int    `json:"uptime"`
 	RemoteDiag string `json:"remote-diagnostic"`
+	Multihop   bool   `json:"multihop"`
 	RemoteID   uint32 `json:"remote-id"`
 	RxInterval int    `json:"remote-transmit-interval"`
 }
@@ -112,7 +121,7 @@ func bfdUp(l *lab.Lab, side bfdSide) func() error {
 			return err
 		}
 		for _, p := range ps {
-			if p.Peer == side.site && p.Local == side.router && p.Status == "up" {
+			if p.Peer == side.site && p.Local == side.router && p.Status == "up" && p.Multihop == side.multihop {
 				return nil
 			}
 		}
@@ -181,6 +190,14 @@ func noBGPPath(l *lab.Lab, prefix string) func() error {
 func TestBFDFrozenNodeLeavesFRR(t *testing.T)     { frozenNodeLeavesFRR(t, bfdV4) }
 func TestBFDFrozenNodeLeavesFRRIPv6(t *testing.T) { frozenNodeLeavesFRR(t, bfdV6) }
 
+// The same over a multihop BFD session (RFC 5883, UDP 4784), as FRR's
+// bgpd registers for an eBGP multihop neighbor.
+func TestBFDFrozenNodeLeavesFRRMultihop(t *testing.T) {
+	side := bfdV4
+	side.multihop = true
+	frozenNodeLeavesFRR(t, side)
+}
+
 func frozenNodeLeavesFRR(t *testing.T, side bfdSide) {
 	l := startBFDFRR(t, side, bfdSiteConf(side, "100ms"))
 	settled(t, l, side)
@@ -206,7 +223,11 @@ func frozenNodeLeavesFRR(t *testing.T, side bfdSide) {
 	if err := l.SignalProcess("site", "anycastd", syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("BFD 3 × 100 ms, %s: frozen node's VIP gone from FRR's BGP table after %v (BGP hold time 9s)", side.family, ms(took))
+	kind := "single hop"
+	if side.multihop {
+		kind = "multihop"
+	}
+	t.Logf("BFD 3 × 100 ms, %s %s: frozen node's VIP gone from FRR's BGP table after %v (BGP hold time 9s)", side.family, kind, ms(took))
 	if took >= 3*time.Second {
 		t.Errorf("the VIP left after %v: that is BGP's hold time, not BFD's 300 ms detection", took)
 	}

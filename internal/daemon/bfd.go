@@ -290,7 +290,10 @@ func (d *Daemon) syncBFD(cfg *config.Config) {
 		}
 	}
 	for k, p := range want {
-		r.mgr.Set(k, bfd.Config{DesiredMinTx: p.BFD.MinTx, RequiredMinRx: p.BFD.MinRx, DetectMult: p.BFD.Multiplier}, p.MultihopTTL)
+		// Multihop too sends with TTL 255 (RFC 5883 §5 lets the receiver
+		// bound the hops by it; FRR accepts 254 and up by default), not
+		// with the BGP session's multihop_ttl.
+		r.mgr.Set(k, bfd.Config{DesiredMinTx: p.BFD.MinTx, RequiredMinRx: p.BFD.MinRx, DetectMult: p.BFD.Multiplier}, 0)
 		r.keys[k] = true
 	}
 }
