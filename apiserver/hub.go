@@ -8,6 +8,7 @@ import (
 
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
+	"github.com/anycastd/anycastd/bfd"
 	"github.com/anycastd/anycastd/health"
 )
 
@@ -75,6 +76,13 @@ func (h *Hub) PeerChanged(ev announcer.PeerEvent) {
 	}
 	h.add(&pb.Event{Kind: &pb.Event_Peer{Peer: &pb.PeerTransition{
 		Peer: ev.Address.String(), Asn: ev.ASN, From: from, To: to,
+	}}})
+}
+
+// BFDChanged records a BFD session state change.
+func (h *Hub) BFDChanged(c bfd.Change) {
+	h.add(&pb.Event{Kind: &pb.Event_Bfd{Bfd: &pb.BFDTransition{
+		Peer: c.Key.Peer.String(), From: c.From.String(), To: c.To.String(), Diag: c.Diag.String(), Remote: c.Remote.String(),
 	}}})
 }
 

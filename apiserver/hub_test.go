@@ -7,6 +7,7 @@ import (
 
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
+	"github.com/anycastd/anycastd/bfd"
 	"github.com/anycastd/anycastd/health"
 )
 
@@ -99,5 +100,20 @@ func TestHubPeerStatesOnlyOnChange(t *testing.T) {
 		"PEER_STATE_ESTABLISHED>PEER_STATE_IDLE"}
 	if !slices.Equal(got, want) {
 		t.Errorf("peer events = %v, want %v", got, want)
+	}
+}
+
+// A BFD change is an event of its own kind, for anycastctl events.
+func TestHubBFDEvent(t *testing.T) {
+	h := NewHub(10)
+	h.BFDChanged(bfd.Change{Key: bfd.PeerKey{Peer: netip.MustParseAddr("198.18.1.1")}, From: bfd.StateUp, To: bfd.StateDown,
+		Diag: bfd.DiagControlDetectExpired, Remote: bfd.StateUp})
+	evs := h.Events(0)
+	if len(evs) != 1 {
+		t.Fatalf("%d events, want 1", len(evs))
+	}
+	got := evs[0].GetBfd()
+	if got.GetPeer() != "198.18.1.1" || got.GetFrom() != "up" || got.GetTo() != "down" || got.GetDiag() != "control_detection_time_expired" || got.GetRemote() != "up" {
+		t.Errorf("event %v, want 198.18.1.1 up -> down, diag control_detection_time_expired, remote up", got)
 	}
 }

@@ -329,6 +329,9 @@ func eventLine(ev *pb.Event) string {
 	case *pb.Event_Peer:
 		kind, name, from, to = "peer", k.Peer.Peer, peerState(k.Peer.From), peerState(k.Peer.To)
 		detail = fmt.Sprintf("AS %d", k.Peer.Asn)
+	case *pb.Event_Bfd:
+		kind, name, from, to = "bfd", k.Bfd.Peer, k.Bfd.From, k.Bfd.To
+		detail = "diag " + k.Bfd.Diag + ", peer " + k.Bfd.Remote
 	default:
 		kind = "unknown"
 	}

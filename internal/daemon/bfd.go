@@ -271,7 +271,10 @@ func (d *Daemon) syncBFD(cfg *config.Config) {
 			return
 		}
 		r := &bfdRunner{keys: make(map[bfd.PeerKey]bool)}
-		r.coupler = newBFDCoupler(d.log, d.speaker, d.metrics.BFDChanged)
+		r.coupler = newBFDCoupler(d.log, d.speaker, func(c bfd.Change) {
+			d.hub.BFDChanged(c) // anycastctl events
+			d.metrics.BFDChanged(c)
+		})
 		// Opening a socket does not fail Set: the manager retries every
 		// second and SessionStatus.Err says why (shown by anycastctl peers).
 		r.mgr = bfd.NewManager(bfd.OSTransport{}, r.coupler.changed)

@@ -1541,6 +1541,7 @@ type Event struct {
 	//	*Event_Vip
 	//	*Event_Check
 	//	*Event_Peer
+	//	*Event_Bfd
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1624,6 +1625,15 @@ func (x *Event) GetPeer() *PeerTransition {
 	return nil
 }
 
+func (x *Event) GetBfd() *BFDTransition {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Bfd); ok {
+			return x.Bfd
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -1640,11 +1650,17 @@ type Event_Peer struct {
 	Peer *PeerTransition `protobuf:"bytes,5,opt,name=peer,proto3,oneof"`
 }
 
+type Event_Bfd struct {
+	Bfd *BFDTransition `protobuf:"bytes,6,opt,name=bfd,proto3,oneof"`
+}
+
 func (*Event_Vip) isEvent_Kind() {}
 
 func (*Event_Check) isEvent_Kind() {}
 
 func (*Event_Peer) isEvent_Kind() {}
+
+func (*Event_Bfd) isEvent_Kind() {}
 
 // VIPTransition: a VIP changed state.
 type VIPTransition struct {
@@ -1858,6 +1874,86 @@ func (x *PeerTransition) GetTo() PeerState {
 	return PeerState_PEER_STATE_UNSPECIFIED
 }
 
+// BFDTransition: a peer's BFD session changed state (RFC 5880).
+type BFDTransition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// "admin-down", "down", "init" or "up".
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// The local diagnostic, e.g. "control_detection_time_expired".
+	Diag string `protobuf:"bytes,4,opt,name=diag,proto3" json:"diag,omitempty"`
+	// The peer's state as last received.
+	Remote        string `protobuf:"bytes,5,opt,name=remote,proto3" json:"remote,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BFDTransition) Reset() {
+	*x = BFDTransition{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BFDTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BFDTransition) ProtoMessage() {}
+
+func (x *BFDTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BFDTransition.ProtoReflect.Descriptor instead.
+func (*BFDTransition) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BFDTransition) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *BFDTransition) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *BFDTransition) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *BFDTransition) GetDiag() string {
+	if x != nil {
+		return x.Diag
+	}
+	return ""
+}
+
+func (x *BFDTransition) GetRemote() string {
+	if x != nil {
+		return x.Remote
+	}
+	return ""
+}
+
 var File_anycastd_v1_resources_proto protoreflect.FileDescriptor
 
 const file_anycastd_v1_resources_proto_rawDesc = "" +
@@ -1985,13 +2081,14 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\n" +
 	"local_pref\x18\t \x01(\rH\x01R\tlocalPref\x88\x01\x01B\x06\n" +
 	"\x04_medB\r\n" +
-	"\v_local_pref\"\xea\x01\n" +
+	"\v_local_pref\"\x9a\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12.\n" +
 	"\x03vip\x18\x03 \x01(\v2\x1a.anycastd.v1.VIPTransitionH\x00R\x03vip\x124\n" +
 	"\x05check\x18\x04 \x01(\v2\x1c.anycastd.v1.CheckTransitionH\x00R\x05check\x121\n" +
-	"\x04peer\x18\x05 \x01(\v2\x1b.anycastd.v1.PeerTransitionH\x00R\x04peerB\x06\n" +
+	"\x04peer\x18\x05 \x01(\v2\x1b.anycastd.v1.PeerTransitionH\x00R\x04peer\x12.\n" +
+	"\x03bfd\x18\x06 \x01(\v2\x1a.anycastd.v1.BFDTransitionH\x00R\x03bfdB\x06\n" +
 	"\x04kind\"\x8b\x01\n" +
 	"\rVIPTransition\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12)\n" +
@@ -2007,7 +2104,13 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x10\n" +
 	"\x03asn\x18\x02 \x01(\rR\x03asn\x12*\n" +
 	"\x04from\x18\x03 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x04from\x12&\n" +
-	"\x02to\x18\x04 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x02to*\xbe\x01\n" +
+	"\x02to\x18\x04 \x01(\x0e2\x16.anycastd.v1.PeerStateR\x02to\"s\n" +
+	"\rBFDTransition\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
+	"\x04diag\x18\x04 \x01(\tR\x04diag\x12\x16\n" +
+	"\x06remote\x18\x05 \x01(\tR\x06remote*\xbe\x01\n" +
 	"\bVIPState\x12\x19\n" +
 	"\x15VIP_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fVIP_STATE_UP\x10\x01\x12\x16\n" +
@@ -2050,7 +2153,7 @@ func file_anycastd_v1_resources_proto_rawDescGZIP() []byte {
 }
 
 var file_anycastd_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_anycastd_v1_resources_proto_goTypes = []any{
 	(VIPState)(0),                 // 0: anycastd.v1.VIPState
 	(CheckStatus)(0),              // 1: anycastd.v1.CheckStatus
@@ -2072,53 +2175,55 @@ var file_anycastd_v1_resources_proto_goTypes = []any{
 	(*VIPTransition)(nil),         // 17: anycastd.v1.VIPTransition
 	(*CheckTransition)(nil),       // 18: anycastd.v1.CheckTransition
 	(*PeerTransition)(nil),        // 19: anycastd.v1.PeerTransition
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*BFDTransition)(nil),         // 20: anycastd.v1.BFDTransition
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
 }
 var file_anycastd_v1_resources_proto_depIdxs = []int32{
-	20, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
-	21, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
+	21, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
+	22, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
 	5,  // 2: anycastd.v1.Node.drain:type_name -> anycastd.v1.Drain
 	0,  // 3: anycastd.v1.VIP.state:type_name -> anycastd.v1.VIPState
-	20, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
+	21, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
 	7,  // 5: anycastd.v1.VIP.prefixes:type_name -> anycastd.v1.VIPPrefix
 	9,  // 6: anycastd.v1.VIP.checks:type_name -> anycastd.v1.CheckRef
 	8,  // 7: anycastd.v1.VIPPrefix.attributes:type_name -> anycastd.v1.RouteAttributes
 	1,  // 8: anycastd.v1.CheckRef.status:type_name -> anycastd.v1.CheckStatus
 	1,  // 9: anycastd.v1.Check.status:type_name -> anycastd.v1.CheckStatus
-	20, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
-	21, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
-	21, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
+	21, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
+	22, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
+	22, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
 	11, // 13: anycastd.v1.Check.results:type_name -> anycastd.v1.ProbeResult
-	20, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
-	21, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
+	21, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
+	22, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
 	2,  // 16: anycastd.v1.ProbeResult.outcome:type_name -> anycastd.v1.Outcome
 	3,  // 17: anycastd.v1.Peer.state:type_name -> anycastd.v1.PeerState
-	20, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
-	21, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	21, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
+	22, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
 	14, // 20: anycastd.v1.Peer.sent:type_name -> anycastd.v1.MessageCounts
 	14, // 21: anycastd.v1.Peer.received:type_name -> anycastd.v1.MessageCounts
-	21, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
+	22, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
 	13, // 23: anycastd.v1.Peer.bfd:type_name -> anycastd.v1.BFDSession
-	20, // 24: anycastd.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	21, // 25: anycastd.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	21, // 26: anycastd.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	20, // 27: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
+	21, // 24: anycastd.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	22, // 25: anycastd.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	22, // 26: anycastd.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	21, // 27: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
 	17, // 28: anycastd.v1.Event.vip:type_name -> anycastd.v1.VIPTransition
 	18, // 29: anycastd.v1.Event.check:type_name -> anycastd.v1.CheckTransition
 	19, // 30: anycastd.v1.Event.peer:type_name -> anycastd.v1.PeerTransition
-	0,  // 31: anycastd.v1.VIPTransition.from:type_name -> anycastd.v1.VIPState
-	0,  // 32: anycastd.v1.VIPTransition.to:type_name -> anycastd.v1.VIPState
-	1,  // 33: anycastd.v1.CheckTransition.from:type_name -> anycastd.v1.CheckStatus
-	1,  // 34: anycastd.v1.CheckTransition.to:type_name -> anycastd.v1.CheckStatus
-	11, // 35: anycastd.v1.CheckTransition.last:type_name -> anycastd.v1.ProbeResult
-	3,  // 36: anycastd.v1.PeerTransition.from:type_name -> anycastd.v1.PeerState
-	3,  // 37: anycastd.v1.PeerTransition.to:type_name -> anycastd.v1.PeerState
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	20, // 31: anycastd.v1.Event.bfd:type_name -> anycastd.v1.BFDTransition
+	0,  // 32: anycastd.v1.VIPTransition.from:type_name -> anycastd.v1.VIPState
+	0,  // 33: anycastd.v1.VIPTransition.to:type_name -> anycastd.v1.VIPState
+	1,  // 34: anycastd.v1.CheckTransition.from:type_name -> anycastd.v1.CheckStatus
+	1,  // 35: anycastd.v1.CheckTransition.to:type_name -> anycastd.v1.CheckStatus
+	11, // 36: anycastd.v1.CheckTransition.last:type_name -> anycastd.v1.ProbeResult
+	3,  // 37: anycastd.v1.PeerTransition.from:type_name -> anycastd.v1.PeerState
+	3,  // 38: anycastd.v1.PeerTransition.to:type_name -> anycastd.v1.PeerState
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_anycastd_v1_resources_proto_init() }
@@ -2132,6 +2237,7 @@ func file_anycastd_v1_resources_proto_init() {
 		(*Event_Vip)(nil),
 		(*Event_Check)(nil),
 		(*Event_Peer)(nil),
+		(*Event_Bfd)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2139,7 +2245,7 @@ func file_anycastd_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anycastd_v1_resources_proto_rawDesc), len(file_anycastd_v1_resources_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
