@@ -42,8 +42,7 @@ type bgpHolder interface {
 }
 
 // bfdCoupler applies BFD changes to the BGP sessions. One goroutine (run)
-// owns its state; changes arrive through a buffered channel, so the BFD
-// manager never waits for it.
+// owns its state; changes arrive through a buffered channel.
 type bfdCoupler struct {
 	log     *slog.Logger
 	speaker bgpHolder
@@ -76,13 +75,14 @@ func newBFDCoupler(log *slog.Logger, speaker bgpHolder, observe func(bfd.Change)
 	}
 }
 
-// changed is the BFD manager's OnChange: it hands c to run, dropping it
-// (with a log line) only if 256 changes are already waiting.
+// changed is the BFD manager's OnChange: it hands c to run. It may wait
+// (the manager calls it from a goroutine of its own, behind a bounded
+// queue, never from the packet loop), so no change is lost; once run has
+// ended it returns at once.
 func (b *bfdCoupler) changed(c bfd.Change) {
 	select {
 	case b.changes <- c:
-	default:
-		b.log.Error("BFD change dropped: the coupling to BGP is 256 changes behind", "peer", c.Key.Peer.String(), "to", c.To.String())
+	case <-b.done:
 	}
 }
 
