@@ -468,7 +468,9 @@ boot_check() {
 
 	# Whether exec probes get a cgroup of their own (killed whole) or only
 	# a process group: a finding unless REQUIRE_PROBE_CGROUP=0.
-	if in_ctr anycastctl checks exec -n 1 -o json | grep -q 'anycastd-probe-'; then
+	local probes
+	probes=$(in_ctr anycastctl checks exec -n 1 -o json 2>&1 || true)
+	if grep -q 'anycastd-probe-' <<<"$probes"; then
 		say "exec probes run in a cgroup of their own"
 	elif [ "${REQUIRE_PROBE_CGROUP:-1}" = 1 ]; then
 		fail "exec probes run without a cgroup of their own (process groups only): RestrictNamespaces=yes answers clone3 with ENOSYS, and the /bin/sh shim did not move them"
@@ -489,7 +491,15 @@ boot_check() {
 	local main
 	main=$(prop MainPID)
 	in_ctr systemctl reload anycastd || fail "systemctl reload anycastd failed"
-	reloaded() { in_ctr journalctl -u anycastd --no-pager -o cat | grep -q '^Reloaded anycastd.service'; }
+	# journal_has RE: the unit's journal has a line matching RE. The journal
+	# is read whole first: `journalctl | grep -q` fails under pipefail when
+	# grep stops at an early match and journalctl gets SIGPIPE.
+	journal_has() {
+		local j
+		j=$(in_ctr journalctl -u anycastd --no-pager -o cat) || return 1
+		grep -q -- "$1" <<<"$j"
+	}
+	reloaded() { journal_has '^Reloaded anycastd.service'; }
 	poll 10 "systemctl reload: no \"Reloaded\" in the journal" reloaded || true
 	if [ "$(prop MainPID)" != "$main" ] || [ "$(prop ActiveState)" != active ]; then
 		boot_fail "after systemctl reload: MainPID $(prop MainPID) (was $main), $(prop ActiveState)"
@@ -511,8 +521,8 @@ boot_check() {
 		boot_fail "no start after a planned restart"
 		return
 	}
-	in_ctr journalctl -u anycastd --no-pager -o cat | grep -q 'exiting with status 75' ||
-		fail "the journal does not say the planned restart exited with status 75"
+	said75() { journal_has 'exiting with status 75'; }
+	poll 10 "the journal does not say the planned restart exited with status 75" said75 || true
 
 	# Stop: drain (2 s), withdraw, remove the address it added, even though
 	# an earlier run added it: only the preserved journal says it is its own.
