@@ -149,19 +149,7 @@ func benchSettled(t *testing.T, l *lab.Lab, side bfdSide, minTx string) {
 			return fmt.Errorf("not yet: %+v", ps)
 		})
 	} else {
-		eventually(t, 60*time.Second, 50*time.Millisecond, "BGP up for 3s with the VIP at FRR", func() error {
-			var out map[string]struct {
-				State  string `json:"bgpState"`
-				UpMsec int64  `json:"bgpTimerUpMsec"`
-			}
-			if err := l.VtyshJSON("router", "show bgp neighbors "+side.site+" json", &out); err != nil {
-				return err
-			}
-			if n := out[side.site]; n.State != "Established" || n.UpMsec < 3000 {
-				return fmt.Errorf("router: BGP session with %s %s for %d ms", side.site, n.State, n.UpMsec)
-			}
-			return bgpPathFrom(l, side)()
-		})
+		eventually(t, 60*time.Second, 50*time.Millisecond, "BGP up for 3s with the VIP at FRR", bgpSteady(l, side))
 	}
 	eventually(t, 10*time.Second, 20*time.Millisecond, "the VIP in the router's kernel", kernelHas(l, "router", side.vip))
 }

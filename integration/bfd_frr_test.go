@@ -138,6 +138,17 @@ func bfdUp(l *lab.Lab, side bfdSide) func() error {
 func settled(t *testing.T, l *lab.Lab, side bfdSide) {
 	t.Helper()
 	eventually(t, 60*time.Second, 50*time.Millisecond, "BGP up for 3s with the VIP at FRR, and FRR's BFD session up", func() error {
+		if err := bgpSteady(l, side)(); err != nil {
+			return err
+		}
+		return bfdUp(l, side)()
+	})
+}
+
+// bgpSteady is a condition: FRR's BGP session with the site has been
+// Established for 3 s and FRR has a path for side's VIP.
+func bgpSteady(l *lab.Lab, side bfdSide) func() error {
+	return func() error {
 		var out map[string]struct {
 			State  string `json:"bgpState"`
 			UpMsec int64  `json:"bgpTimerUpMsec"`
@@ -148,11 +159,8 @@ func settled(t *testing.T, l *lab.Lab, side bfdSide) {
 		if n := out[side.site]; n.State != "Established" || n.UpMsec < 3000 {
 			return fmt.Errorf("router: BGP session with %s %s for %d ms", side.site, n.State, n.UpMsec)
 		}
-		if err := bgpPathFrom(l, side)(); err != nil {
-			return err
-		}
-		return bfdUp(l, side)()
-	})
+		return bgpPathFrom(l, side)()
+	}
 }
 
 // bgpPathFrom is a condition: FRR has a BGP path for side's VIP.
