@@ -35,6 +35,7 @@ type rawFile struct {
 	Metrics   *rawMetrics   `toml:"metrics"`
 	Log       *rawLog       `toml:"log"`
 	Node      *rawNode      `toml:"node"`
+	Fleet     *rawFleet     `toml:"fleet"`
 	Checks    []*rawCheck   `toml:"check"`
 	VIPs      []*rawVIP     `toml:"vip"`
 }
@@ -192,6 +193,7 @@ type rawVIP struct {
 	FlapWindow       any `toml:"flap_window"`
 	HoldDown         any `toml:"hold_down"`
 	Peers            any `toml:"peers"`
+	MinSites         any `toml:"min_sites"`
 
 	Degraded *rawDegraded `toml:"degraded"`
 }
@@ -203,6 +205,22 @@ type rawDegraded struct {
 	Communities      any `toml:"communities"`
 	LargeCommunities any `toml:"large_communities"`
 	MinPassing       any `toml:"min_passing"`
+}
+
+// rawFleet is [fleet].
+type rawFleet struct {
+	Pos               pos `toml:"-"`
+	EtcdEndpoints     any `toml:"etcd_endpoints"`
+	Site              any `toml:"site"`
+	Node              any `toml:"node"`
+	KeyPrefix         any `toml:"key_prefix"`
+	CAFile            any `toml:"ca_file"`
+	CertFile          any `toml:"cert_file"`
+	KeyFile           any `toml:"key_file"`
+	OnCoordinatorLost any `toml:"on_coordinator_lost"`
+	MaxDrained        any `toml:"max_drained"`
+	LeaseTTL          any `toml:"lease_ttl"`
+	Timeout           any `toml:"timeout"`
 }
 
 type rawNode struct {

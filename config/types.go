@@ -20,7 +20,10 @@ type Config struct {
 	Metrics   Metrics
 	Log       Log
 	Node      Node
-	Checks    []Check // in file order; names are unique
+	// Fleet is the [fleet] table: the fleet guard and view over etcd; nil
+	// when absent (every site decides alone, as without it).
+	Fleet  *Fleet  `diff:"table"`
+	Checks []Check // in file order; names are unique
 	VIPs      []VIP   // in file order; names are unique, prefixes unique across VIPs
 }
 
@@ -417,7 +420,11 @@ type VIP struct {
 	// Peers are the addresses of the [[bgp.peer]] sessions the VIP is sent
 	// to (each one of BGP.Peers); empty: every session. See SentTo.
 	Peers []netip.Addr
-	Line  int
+	// MinSites is the fleet guard's floor: a health-driven withdrawal never
+	// leaves fewer sites announcing the VIP (default 1 with [fleet], 0
+	// without it; 0: no floor).
+	MinSites int
+	Line     int
 }
 
 // Values of VIP.OnFailure.

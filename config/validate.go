@@ -69,7 +69,9 @@ func (c *collector) build(r *rawFile) *Config {
 	cfg.Node = c.node(r.Node)
 	var checks map[string]int
 	cfg.Checks, checks = c.checks(r.Checks)
+	cfg.Fleet = c.fleet(r.Fleet)
 	cfg.VIPs = c.vips(r.VIPs, checks, fams, cfg.BGP.Peers)
+	c.minSites(r.VIPs, cfg)
 	return cfg
 }
 

@@ -27,17 +27,32 @@ const (
 	StateHeld     State = "held"     // flapping: held withdrawn (or degraded) for hold_down
 	StateDraining State = "draining" // announced with GRACEFUL_SHUTDOWN until the drain time is over
 	StateDisabled State = "disabled" // drained: withdrawn by an operator, a maintenance file or shutdown
+	// StateGuarded: its checks fail, but the fleet guard keeps it announced
+	// with the [vip.degraded] attributes (or GuardedPrepend): withdrawing
+	// would leave fewer than min_sites sites announcing, or the coordinator
+	// is lost with on_coordinator_lost = "hold".
+	StateGuarded State = "guarded"
 )
+
+// GuardedPrepend is the prepend of a guarded VIP without [vip.degraded]
+// attributes of its own: eBGP peers see 3 more copies of the local AS, so
+// the network prefers every site that is still healthy.
+const GuardedPrepend = 3
+
+// maxPrepend is the most prepends a route carries (config's limit).
+const maxPrepend = 10
 
 // StateRemoved is not a state a VIP is in but where it goes when a reload
 // removes it from the configuration: only transitions (events) name it.
 const StateRemoved State = "removed"
 
 // States lists every state a VIP can be in, for metrics.
-var States = []State{StateUp, StateDegraded, StateDown, StateHeld, StateDraining, StateDisabled}
+var States = []State{StateUp, StateDegraded, StateDown, StateHeld, StateDraining, StateDisabled, StateGuarded}
 
 // Announced reports whether a VIP in state s is announced.
-func (s State) Announced() bool { return s == StateUp || s == StateDegraded || s == StateDraining }
+func (s State) Announced() bool {
+	return s == StateUp || s == StateDegraded || s == StateDraining || s == StateGuarded
+}
 
 // Route is one prefix to announce, with its attributes. The next hop is not
 // part of it: it is chosen per peer by the speaker.
@@ -77,6 +92,11 @@ type Table map[netip.Prefix]Route
 type CheckStatus struct {
 	Status  health.Status
 	LastErr string // the last failure's reason, for the VIP's reason text
+	// Definite: the check is down for a failure it was certain of (a
+	// process that exited, a listener gone: health.ErrDefinite). A VIP
+	// failing for a definite reason is always withdrawn, whatever the
+	// fleet guard says: a dead service must not attract traffic.
+	Definite bool
 }
 
 // Drain says a VIP is being taken out of service.
@@ -101,6 +121,11 @@ type Overrides struct {
 	// HoldAll, when not empty, withdraws everything, saying why (the
 	// startup delay).
 	HoldAll string
+	// Guarded: VIPs the fleet guard keeps announced although their checks
+	// want them withdrawn, with the guard's reason. It applies only where
+	// the withdrawal is health-driven (VIPStatus.Guardable); the VIP is
+	// then StateGuarded, announced with its degraded attributes.
+	Guarded map[string]string
 }
 
 // VIPStatus says what Compute decided for one VIP and why.
@@ -111,6 +136,11 @@ type VIPStatus struct {
 	Passing int       // checks passing
 	Require int       // checks required
 	Since   time.Time // when State was entered; set by the announcer, not Compute
+	// Guardable: the VIP is withdrawn (down, or held) only because its
+	// checks fail, none of them definitely, once all have decided: a
+	// withdrawal the fleet guard may refuse (Overrides.Guarded). Also set
+	// on a VIP in StateGuarded.
+	Guardable bool
 }
 
 // Desired is the outcome of Compute.
@@ -165,13 +195,14 @@ func ComputeVIPs(cfg *config.Config, vips []config.VIP, checks map[string]CheckS
 func vipState(cfg *config.Config, v config.VIP, checks map[string]CheckStatus, ov Overrides, later func(time.Time)) (VIPStatus, *Route) {
 	st := VIPStatus{Name: v.Name, Require: v.Require}
 	var failing []string
-	known := true
+	known, definite := true, false
 	for _, name := range v.Checks {
 		cs, ok := checks[name]
 		if ok && cs.Status.Passing() {
 			st.Passing++
 			continue
 		}
+		definite = definite || (ok && cs.Definite && cs.Status == health.StatusDown)
 		switch {
 		case !ok || cs.Status == health.StatusUnknown:
 			known = false
@@ -241,6 +272,17 @@ func vipState(cfg *config.Config, v config.VIP, checks map[string]CheckStatus, o
 			r := attributes(v, StateDegraded)
 			return st, &r
 		}
+		st.Guardable = known && !definite
+		if why, ok := ov.Guarded[v.Name]; ok && st.Guardable {
+			return guarded(v, st, why)
+		}
+	case base == StateDown && known && !definite:
+		st.State = StateDown
+		st.Reason = counts
+		st.Guardable = true
+		if why, ok := ov.Guarded[v.Name]; ok {
+			return guarded(v, st, why)
+		}
 	default:
 		st.State = base
 		st.Reason = counts
@@ -250,6 +292,20 @@ func vipState(cfg *config.Config, v config.VIP, checks map[string]CheckStatus, o
 		}
 	}
 	return st, nil
+}
+
+// guarded returns st as StateGuarded, kept announced by the fleet guard for
+// reason why, with the degraded attributes (GuardedPrepend without
+// [vip.degraded]).
+func guarded(v config.VIP, st VIPStatus, why string) (VIPStatus, *Route) {
+	checks := st.Reason
+	st.State = StateGuarded
+	st.Reason = fmt.Sprintf("guarded by the fleet: %s; checks: %s", why, checks)
+	r := attributes(v, StateDegraded)
+	if v.Degraded == nil {
+		r.Prepend = min(r.Prepend+GuardedPrepend, maxPrepend)
+	}
+	return st, &r
 }
 
 // attributes are a VIP's route attributes in state s (up or degraded).

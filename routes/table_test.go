@@ -61,7 +61,7 @@ func TestCompute(t *testing.T) {
 			name:   "one of two failing with require all",
 			cfg:    cfgWith(web),
 			checks: map[string]CheckStatus{"a": up(), "b": down("connection refused")},
-			want: Desired{VIPs: []VIPStatus{{Name: "web", State: StateDown, Passing: 1, Require: 2,
+			want: Desired{VIPs: []VIPStatus{{Name: "web", State: StateDown, Passing: 1, Require: 2, Guardable: true,
 				Reason: "1 of 2 checks passing, 2 required: b is down (connection refused)"}}},
 		},
 		{
