@@ -71,6 +71,10 @@ type Snapshot struct {
 	// shutdown), with the reasons.
 	NodeDrained bool
 	NodeReason  string
+	// DrainWaiting, when not empty, says that voluntary drains wait for a
+	// fleet drain slot ([fleet] max_drained), e.g. "waiting for a drain
+	// slot: 1 of 1 held by ams2/edge1"; the VIPs stay in service meanwhile.
+	DrainWaiting string
 	// Config is the configuration in force.
 	Config *config.Config
 }
