@@ -72,6 +72,7 @@ func Compare(old, new *Config) Diff {
 	restartTable("interface", old.Interface, new.Interface)
 	restartTable("api", old.API, new.API)
 	restartTable("metrics", old.Metrics, new.Metrics)
+	fleetChanges(old.Fleet, new.Fleet, add)
 	if old.Log != new.Log {
 		add("~", "log", "%s (takes effect at the next start)", fields(old.Log, new.Log))
 	}
@@ -118,7 +119,7 @@ func Compare(old, new *Config) Diff {
 			case "-":
 				add("-", fmt.Sprintf("vip %q", o.Name), "%s: withdrawn", prefixList(o))
 			default:
-				note := vipPeersNote(o, n, vipNote(o, n))
+				note := vipPeersNote(o, n, vipNote(o, n)) + minSitesNote(o, n)
 				add("~", fmt.Sprintf("vip %q", n.Name), "%s: %s", fields(o, n), note)
 			}
 		})

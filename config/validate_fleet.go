@@ -90,6 +90,8 @@ func (c *collector) fleet(r *rawFleet) *Fleet {
 		for _, e := range xs {
 			u, err := url.Parse(e.s)
 			switch {
+			case !strings.HasPrefix(e.s, "http://") && !strings.HasPrefix(e.s, "https://"):
+				s.elemErr("etcd_endpoints", e.i, "%q must start with http:// or https://", e.s)
 			case err != nil:
 				s.elemErr("etcd_endpoints", e.i, "%q is not a URL: %v", e.s, err)
 			case u.Scheme != "http" && u.Scheme != "https":
@@ -198,8 +200,11 @@ func (c *collector) minSites(rs []*rawVIP, cfg *Config) {
 			break
 		}
 		r := rs[i]
-		s := scope{c: c, path: fmt.Sprintf("vip[%d]", i+1), node: r.Pos.Node, hdr: r.Pos.At}
 		v := &cfg.VIPs[i]
+		s := scope{c: c, path: fmt.Sprintf("vip[%d]", i+1), node: r.Pos.Node, hdr: r.Pos.At}
+		if v.Name != "" {
+			s.path = fmt.Sprintf("vip %q", v.Name)
+		}
 		if cfg.Fleet != nil {
 			v.MinSites = DefaultMinSites
 		}
