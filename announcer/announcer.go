@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/fleet"
 	"github.com/anycastd/anycastd/health"
 	"github.com/anycastd/anycastd/routes"
 )
@@ -28,6 +29,11 @@ type Options struct {
 	// Observer is told of every VIP transition (its VIPChanged, from the
 	// loop); nil: nobody.
 	Observer Observer
+	// Fleet is the fleet guard ([fleet]); nil: every VIP's withdrawal is
+	// this node's alone, and drains need no slot. The guard's verdicts
+	// and drain slots come back through FleetVerdict and
+	// DrainSlotChanged.
+	Fleet FleetGuard
 }
 
 // ErrNotConverged is returned by Reload when the new configuration is in
@@ -49,6 +55,8 @@ type Announcer struct {
 	addrEv   chan addressEvent
 	controls chan controlReq
 	peerUp   chan struct{} // a session came up (cap 1: a wake-up, not a queue)
+	verdicts chan fleet.Verdict
+	slots    chan fleet.DrainSlotEvent
 	done     chan struct{} // closed when Run returns
 	once     sync.Once
 
@@ -103,6 +111,8 @@ func New(cfg *config.Config, speaker Speaker, logger *slog.Logger, opts Options)
 		addrEv:   make(chan addressEvent, 16),
 		controls: make(chan controlReq),
 		peerUp:   make(chan struct{}, 1),
+		verdicts: make(chan fleet.Verdict, 64),
+		slots:    make(chan fleet.DrainSlotEvent, 4),
 		done:     make(chan struct{}),
 		changed:  make(chan struct{}),
 	}
@@ -194,6 +204,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	for {
 		a.beat.Store(time.Now().UnixNano())
 		next := l.reconcile(ctx)
+		applied = append(applied, l.slotReplies(time.Now())...)
 		// In a burst of check events, the snapshot (O(VIPs)) waits for
 		// the burst's end, at most publishLag; answered requests see it.
 		if len(applied) > 0 || len(a.events) == 0 || time.Since(l.published) >= publishLag {
@@ -227,13 +238,22 @@ func (a *Announcer) Run(ctx context.Context) error {
 			// Check events queued before the request count first: its
 			// answer reflects them.
 			l.takeQueuedEvents()
-			if err := l.control(req); err != nil {
+			switch err := l.control(req); {
+			case err != nil:
 				req.resp <- err
-			} else {
+			case req.drain && l.awaitsSlotAnswer():
+				// Answered once the fleet guard said whether the drain
+				// has a slot (DrainWaiting), at the latest slotTimeout.
+				l.slot.replies = append(l.slot.replies, req)
+			default:
 				applied = append(applied, req) // control marked what changed
 			}
 		case <-a.peerUp:
 			l.peerCameUp()
+		case v := <-a.verdicts:
+			l.fleetVerdict(v)
+		case ev := <-a.slots:
+			l.drainSlot(ev, time.Now())
 		case <-maint.C:
 			if l.pollMaintenance() {
 				l.markAll()
@@ -273,6 +293,7 @@ func (a *Announcer) newLoop() *loop {
 		drains:     make(map[string]map[string]drainEntry),
 		flaps:      make(map[string][]time.Time),
 		held:       make(map[string]time.Time),
+		floor:      make(map[string]*floorState),
 	}
 	l.setConfig(a.cfg)
 	return l
@@ -316,6 +337,10 @@ type loop struct {
 	// latest until releaseBy (graceful restart, restart.go); nil: released.
 	gate      sessionGate
 	releaseBy time.Time
+	// The fleet guard (fleet.go, fleet_drain.go): VIPs engaged with it,
+	// and the node's drain slot.
+	floor map[string]*floorState
+	slot  slotState
 }
 
 // checkChanged records a check transition. A check the configuration in
@@ -325,7 +350,8 @@ func (l *loop) checkChanged(ev health.Event) {
 	if !l.checkNames[ev.Check] {
 		return
 	}
-	l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err}
+	l.checks[ev.Check] = routes.CheckStatus{Status: ev.Status, LastErr: ev.Last.Err,
+		Definite: ev.Status == health.StatusDown && ev.Last.Definite}
 	l.markCheck(ev.Check)
 }
 
@@ -377,6 +403,7 @@ func (l *loop) setConfig(cfg *config.Config) {
 				l.opts.Observer.VIPChanged(VIPEvent{VIP: name, From: st.State, To: routes.StateRemoved,
 					Reason: "no longer configured (reload)", Time: time.Now()})
 			}
+			l.forgetVIP(name)
 			delete(l.states, name)
 			delete(l.drains, name)
 			delete(l.held, name)

@@ -49,12 +49,13 @@ func (a *Announcer) DrainForShutdown(ctx context.Context) error {
 }
 
 // WaitDrained returns nil once no VIP is draining any more (their drain
-// time is over and they are withdrawn) or the loop has ended, and ctx's
+// time is over and they are withdrawn) and no drain waits for a fleet
+// drain slot, or the loop has ended, and ctx's
 // error when ctx is done first.
 func (a *Announcer) WaitDrained(ctx context.Context) error {
 	for {
 		snap, changed := a.watchSnapshot()
-		if !snap.Draining() {
+		if !snap.Draining() && snap.DrainWaiting == "" {
 			return nil
 		}
 		select {
@@ -99,6 +100,10 @@ type drainEntry struct {
 	reason string
 	since  time.Time
 	until  time.Time // zero: until undrained
+	// waiting: not in effect yet, waiting for a fleet drain slot
+	// (fleet_drain.go); a stop's drain goes ahead anyway at forceAt.
+	waiting bool
+	forceAt time.Time
 }
 
 func (e drainEntry) active(now time.Time) bool { return e.until.IsZero() || now.Before(e.until) }
@@ -134,21 +139,42 @@ func (l *loop) control(req controlReq) error {
 	if req.dur > 0 {
 		e.until = now.Add(req.dur)
 	}
-	l.setDrain(req.vip, req.source, e)
+	if req.source == drainShutdown {
+		// A stop waits for a fleet drain slot at most the drain time.
+		e.forceAt = now.Add(l.cfg.Node.DrainTime)
+	}
+	e = l.setDrain(req.vip, req.source, e)
 	args := []any{"vip", req.vip, "what", what, "reason", e.reason}
 	if req.dur > 0 {
 		args = append(args, "for", req.dur) // then back in service
+	}
+	if e.waiting {
+		l.log.Info("drain requested: it waits for a fleet drain slot ([fleet] max_drained)", args...)
+		return nil
 	}
 	l.log.Info("draining: announcing with GRACEFUL_SHUTDOWN, then withdrawing", args...)
 	return nil
 }
 
-func (l *loop) setDrain(vip, source string, e drainEntry) {
+// setDrain records drain e of vip ("" the node) by source and returns it as
+// recorded: a new drain waits for a fleet drain slot when it needs one and
+// the node holds none; a drain again by the same source keeps its wait.
+func (l *loop) setDrain(vip, source string, e drainEntry) drainEntry {
 	l.markAll()
 	if l.drains[vip] == nil {
 		l.drains[vip] = make(map[string]drainEntry)
 	}
+	if old, ok := l.drains[vip][source]; ok && old.waiting {
+		e.waiting, e.forceAt = true, old.forceAt
+	} else if !ok {
+		e.waiting = l.needsSlot() && !l.slot.granted
+	}
+	if !e.waiting {
+		e.forceAt = time.Time{}
+	}
 	l.drains[vip][source] = e
+	l.syncSlot(time.Now())
+	return e
 }
 
 // merged returns the active drains of vip and of the node as one: the
@@ -159,7 +185,7 @@ func (l *loop) merged(vip string, now time.Time) (routes.Drain, bool) {
 	for _, key := range []string{"", vip} {
 		for _, src := range []string{drainShutdown, drainMaintenance, drainAPI} {
 			e, ok := l.drains[key][src]
-			if !ok || !e.active(now) {
+			if !ok || !e.active(now) || !l.inEffect(e, now) {
 				continue
 			}
 			if d.Since.IsZero() || e.since.Before(d.Since) {
@@ -211,6 +237,7 @@ func (l *loop) overrides(now time.Time, vips []config.VIP) routes.Overrides {
 		MissingAddresses: l.missing,
 		HeldUntil:        l.held,
 		Drained:          make(map[string]routes.Drain),
+		Guarded:          l.guardedVIPs(),
 	}
 	if len(l.drains) > 0 {
 		for _, v := range vips {
@@ -246,7 +273,13 @@ func (l *loop) nextChange(computeNext, now time.Time) time.Time {
 			if !e.until.IsZero() {
 				consider(e.until)
 			}
+			if e.waiting && !e.forceAt.IsZero() {
+				consider(e.forceAt)
+			}
 		}
+	}
+	if len(l.slot.replies) > 0 {
+		consider(l.slot.replyBy)
 	}
 	if !l.firstUp.IsZero() && l.cfg.Node.StartupDelay > 0 {
 		consider(l.firstUp.Add(l.cfg.Node.StartupDelay))

@@ -86,7 +86,9 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 	// A drain, hold-down or startup delay that ended is a change to every
 	// VIP, whichever event woke the loop: its timer may have fired while
 	// another event was taken first.
-	if l.expire(now) || (!l.timedNext.IsZero() && !now.Before(l.timedNext)) {
+	expired := l.expire(now)
+	l.syncSlot(now)
+	if expired || l.forceDrains(now) || (!l.timedNext.IsZero() && !now.Before(l.timedNext)) {
 		l.markAll()
 	}
 	vips, all := l.toCompute()
@@ -94,6 +96,7 @@ func (l *loop) reconcile(ctx context.Context) time.Time {
 	if l.holdFlapping(d, now) {
 		d = routes.ComputeVIPs(l.cfg, vips, l.checks, l.overrides(now, vips))
 	}
+	l.applyFloor(vips, &d, now)
 	prev := l.transitions(ctx, d.VIPs, now)
 	l.merge(vips, d, all)
 
@@ -160,6 +163,7 @@ func (l *loop) transitions(ctx context.Context, vips []routes.VIPStatus, now tim
 		st.Since = now
 		prev[st.Name] = from
 		l.states[st.Name] = *st
+		l.reportTransition(*st)
 		if l.opts.Observer != nil {
 			l.opts.Observer.VIPChanged(VIPEvent{VIP: st.Name, From: from, To: st.State, Reason: st.Reason, Time: now})
 		}
@@ -363,7 +367,8 @@ func (l *loop) publish() {
 	}
 	clear(l.annChanged)
 	reason, drained := l.nodeDrain()
-	l.store(&Snapshot{VIPs: l.status, Announced: l.annSorted, NodeDrained: drained, NodeReason: reason, Config: l.cfg})
+	l.store(&Snapshot{VIPs: l.status, Announced: l.annSorted, NodeDrained: drained, NodeReason: reason,
+		DrainWaiting: l.drainWaiting(), Config: l.cfg})
 	l.statusShared = true
 	l.published = time.Now()
 }

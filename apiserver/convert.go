@@ -26,6 +26,8 @@ var vipStates = map[routes.State]pb.VIPState{
 	"disabled": pb.VIPState_VIP_STATE_DISABLED,
 	"held":     pb.VIPState_VIP_STATE_HELD,
 	"removed":  pb.VIPState_VIP_STATE_REMOVED,
+	// Kept announced by the fleet guard.
+	routes.StateGuarded: pb.VIPState_VIP_STATE_GUARDED,
 }
 
 // vipState maps a routes.State; one this API does not know (and "none")
@@ -34,7 +36,8 @@ func vipState(s routes.State) pb.VIPState { return vipStates[s] }
 
 // announced reports whether a VIP in state s is announced.
 func announced(s pb.VIPState) bool {
-	return s == pb.VIPState_VIP_STATE_UP || s == pb.VIPState_VIP_STATE_DEGRADED || s == pb.VIPState_VIP_STATE_DRAINING
+	return s == pb.VIPState_VIP_STATE_UP || s == pb.VIPState_VIP_STATE_DEGRADED || s == pb.VIPState_VIP_STATE_DRAINING ||
+		s == pb.VIPState_VIP_STATE_GUARDED
 }
 
 func checkStatus(s health.Status) pb.CheckStatus {

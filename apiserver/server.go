@@ -22,6 +22,7 @@ import (
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
 	"github.com/anycastd/anycastd/bfd"
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/fleet"
 	"github.com/anycastd/anycastd/health"
 )
 
@@ -58,6 +59,10 @@ type Options struct {
 	Restart func() (time.Duration, error)
 	// BFD gives the BFD sessions (ListPeers shows each peer's); nil: none.
 	BFD func() []bfd.SessionStatus
+	// Fleet gives the fleet view ([fleet]; GetFleet), e.g. the guard's
+	// View; nil, or a nil result: no [fleet] (GetFleet answers configured
+	// false).
+	Fleet func() *fleet.View
 	// Limits bound what clients may hold (zero fields: the defaults, the
 	// connection caps fitted to RLIMIT_NOFILE as New finds it).
 	Limits Limits
@@ -442,7 +447,8 @@ func (s *Server) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.DrainResp
 		return nil, controlErr(err)
 	}
 	s.o.Logger.Info("drain requested over the API", "vip", vip, "reason", req.Reason, "for", d)
-	return &pb.DrainResponse{}, nil
+	// A drain waiting for a fleet drain slot ([fleet] max_drained) says so.
+	return &pb.DrainResponse{Status: s.o.Announcer.Snapshot().DrainWaiting}, nil
 }
 
 // Undrain implements pb.AnycastdServiceServer.

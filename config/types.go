@@ -24,7 +24,7 @@ type Config struct {
 	// when absent (every site decides alone, as without it).
 	Fleet  *Fleet  `diff:"table"`
 	Checks []Check // in file order; names are unique
-	VIPs      []VIP   // in file order; names are unique, prefixes unique across VIPs
+	VIPs   []VIP   // in file order; names are unique, prefixes unique across VIPs
 }
 
 // BGP is the [bgp] table.

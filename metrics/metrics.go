@@ -19,6 +19,7 @@ import (
 
 	"github.com/anycastd/anycastd/announcer"
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/fleet"
 	"github.com/anycastd/anycastd/health"
 	"github.com/anycastd/anycastd/routes"
 )
@@ -31,6 +32,10 @@ type Sources struct {
 	Snapshot func() announcer.Snapshot
 	Checks   func() []health.CheckState
 	Peers    func(ctx context.Context) ([]announcer.PeerStatus, error)
+	// Fleet gives the fleet guard's view ([fleet]; fleet.Guard.View); nil:
+	// no [fleet], and no anycastd_fleet_* series is registered. A nil view
+	// at a scrape sends none of the fleet gauges.
+	Fleet func() *fleet.View
 }
 
 // Metrics holds anycastd's event-driven metrics and registers a collector
@@ -40,7 +45,8 @@ type Metrics struct {
 	peerEstablished *prometheus.CounterVec
 	reloadOK        prometheus.Gauge
 	reloadTime      prometheus.Gauge
-	bfd             *bfdMetrics // bfd.go
+	bfd             *bfdMetrics              // bfd.go
+	fleetDecision   *prometheus.HistogramVec // fleet.go; nil without [fleet]
 }
 
 // Options are New's choices.
@@ -79,6 +85,9 @@ func New(reg prometheus.Registerer, version string, src Sources, opts Options) *
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.bfd = newBFDMetrics(reg)
+	if src.Fleet != nil {
+		m.fleetDecision = registerFleet(reg, src)
+	}
 	reg.MustRegister(m.peerEstablished,
 		m.reloadOK, m.reloadTime, build, &stateCollector{src: src, series: m.series},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -75,6 +75,7 @@ anycastd_vip_state{state="degraded",vip="web"} 0
 anycastd_vip_state{state="disabled",vip="web"} 0
 anycastd_vip_state{state="down",vip="web"} 0
 anycastd_vip_state{state="draining",vip="web"} 0
+anycastd_vip_state{state="guarded",vip="web"} 0
 anycastd_vip_state{state="held",vip="web"} 0
 anycastd_vip_state{state="up",vip="web"} 1
 # HELP anycastd_check_up Whether the health check is up (1) or not (0: down, or not yet risen).
@@ -102,6 +103,7 @@ anycastd_vip_state{state="degraded",vip="web"} 0
 anycastd_vip_state{state="disabled",vip="web"} 0
 anycastd_vip_state{state="down",vip="web"} 1
 anycastd_vip_state{state="draining",vip="web"} 0
+anycastd_vip_state{state="guarded",vip="web"} 0
 anycastd_vip_state{state="held",vip="web"} 0
 anycastd_vip_state{state="up",vip="web"} 0
 # HELP anycastd_peer_prefixes_advertised VIP prefixes advertised on the session.

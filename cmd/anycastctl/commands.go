@@ -32,6 +32,9 @@ func newCommands() []*command {
 			run: func(ctx context.Context, c *cli, args []string) error { return cmdChecks(ctx, c, args, results) }},
 		{name: "peers", args: "[PEER]", maxArgs: 1, help: "BGP sessions: state, uptime, families, messages and prefixes", run: cmdPeers},
 		{name: "routes", args: "[PEER]", maxArgs: 1, help: "routes advertised to each peer (the speaker's Adj-RIB-Out)", run: cmdRoutes},
+		{name: "fleet", args: "[VIP]", maxArgs: 1,
+			help: "the fleet ([fleet]): every VIP site by site, the coordinator, drain slots",
+			run:  cmdFleet},
 		{name: "events", help: "recent VIP, check and session transitions; -f: keep following",
 			flags: func(fs *flag.FlagSet) { fs.BoolVar(&follow, "f", false, "follow: print new events as they happen") },
 			run:   func(ctx context.Context, c *cli, args []string) error { return cmdEvents(ctx, c, follow) }},
@@ -202,7 +205,11 @@ func cmdDrain(ctx context.Context, c *cli, args []string, reason string, d time.
 	} else {
 		msg += "; until undrained"
 	}
-	fmt.Fprintln(c.stdout, msg)
+	if resp.Status != "" { // [fleet] max_drained: no drain slot free yet
+		msg = fmt.Sprintf("drain of %s requested, not yet in effect: %s; it stays in service until a slot is free (anycastctl fleet shows who holds them)",
+			what, resp.Status)
+	}
+	fmt.Fprintln(c.stdout, clean(msg))
 	return nil
 }
 

@@ -36,7 +36,7 @@ _anycastctl()
     local cur prev words cword split
     _init_completion -s || return
 
-    local commands="status vips checks peers routes events drain undrain reload restart report help"
+    local commands="status vips checks peers routes fleet events drain undrain reload restart report help"
     local globals="--socket --addr --tls --ca --cert --key --server-name -o --timeout --version --help"
 
     case $prev in
@@ -96,7 +96,7 @@ _anycastctl()
     fi
 
     case $cmd,$nargs in
-        vips,0 | drain,0 | undrain,0)
+        vips,0 | drain,0 | undrain,0 | fleet,0)
             COMPREPLY=($(compgen -W "$(_anycastctl_names vips)" -- "$cur"))
             ;;
         checks,0 | report,0)

@@ -713,7 +713,11 @@ func (x *DrainRequest) GetDuration() *durationpb.Duration {
 }
 
 type DrainResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty when the drain is in effect; otherwise why it waits, e.g.
+	// "waiting for a drain slot: 1 of 1 held by ams2/edge1" ([fleet]
+	// max_drained): the VIPs stay in service until a slot is free.
+	Status        string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -748,6 +752,112 @@ func (*DrainResponse) Descriptor() ([]byte, []int) {
 	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{14}
 }
 
+func (x *DrainResponse) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+type GetFleetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this VIP; empty: all. A name neither configured here nor
+	// published by another site is NOT_FOUND.
+	Vip           string `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFleetRequest) Reset() {
+	*x = GetFleetRequest{}
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetRequest) ProtoMessage() {}
+
+func (x *GetFleetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetRequest.ProtoReflect.Descriptor instead.
+func (*GetFleetRequest) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetFleetRequest) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+type GetFleetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether this node has a [fleet] table; without it fleet is unset.
+	Configured    bool   `protobuf:"varint,1,opt,name=configured,proto3" json:"configured,omitempty"`
+	Fleet         *Fleet `protobuf:"bytes,2,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFleetResponse) Reset() {
+	*x = GetFleetResponse{}
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetResponse) ProtoMessage() {}
+
+func (x *GetFleetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetResponse.ProtoReflect.Descriptor instead.
+func (*GetFleetResponse) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetFleetResponse) GetConfigured() bool {
+	if x != nil {
+		return x.Configured
+	}
+	return false
+}
+
+func (x *GetFleetResponse) GetFleet() *Fleet {
+	if x != nil {
+		return x.Fleet
+	}
+	return nil
+}
+
 type UndrainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The VIP to undrain. Exactly one of vip and all.
@@ -760,7 +870,7 @@ type UndrainRequest struct {
 
 func (x *UndrainRequest) Reset() {
 	*x = UndrainRequest{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[15]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +882,7 @@ func (x *UndrainRequest) String() string {
 func (*UndrainRequest) ProtoMessage() {}
 
 func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[15]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +895,7 @@ func (x *UndrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainRequest.ProtoReflect.Descriptor instead.
 func (*UndrainRequest) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{15}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UndrainRequest) GetVip() string {
@@ -810,7 +920,7 @@ type UndrainResponse struct {
 
 func (x *UndrainResponse) Reset() {
 	*x = UndrainResponse{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[16]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +932,7 @@ func (x *UndrainResponse) String() string {
 func (*UndrainResponse) ProtoMessage() {}
 
 func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[16]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +945,7 @@ func (x *UndrainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainResponse.ProtoReflect.Descriptor instead.
 func (*UndrainResponse) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{16}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{18}
 }
 
 type ReloadRequest struct {
@@ -846,7 +956,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[17]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +968,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[17]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +981,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{17}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{19}
 }
 
 type ReloadResponse struct {
@@ -882,7 +992,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[18]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +1004,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[18]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +1017,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{18}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{20}
 }
 
 type RestartRequest struct {
@@ -918,7 +1028,7 @@ type RestartRequest struct {
 
 func (x *RestartRequest) Reset() {
 	*x = RestartRequest{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1040,7 @@ func (x *RestartRequest) String() string {
 func (*RestartRequest) ProtoMessage() {}
 
 func (x *RestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[19]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1053,7 @@ func (x *RestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
 func (*RestartRequest) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{19}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{21}
 }
 
 type RestartResponse struct {
@@ -957,7 +1067,7 @@ type RestartResponse struct {
 
 func (x *RestartResponse) Reset() {
 	*x = RestartResponse{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1079,7 @@ func (x *RestartResponse) String() string {
 func (*RestartResponse) ProtoMessage() {}
 
 func (x *RestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[20]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1092,7 @@ func (x *RestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
 func (*RestartResponse) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{20}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestartResponse) GetRestartTimeSeconds() uint32 {
@@ -1005,7 +1115,7 @@ type ReportCheckRequest struct {
 
 func (x *ReportCheckRequest) Reset() {
 	*x = ReportCheckRequest{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1127,7 @@ func (x *ReportCheckRequest) String() string {
 func (*ReportCheckRequest) ProtoMessage() {}
 
 func (x *ReportCheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[21]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1140,7 @@ func (x *ReportCheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCheckRequest.ProtoReflect.Descriptor instead.
 func (*ReportCheckRequest) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{21}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReportCheckRequest) GetCheck() string {
@@ -1062,7 +1172,7 @@ type ReportCheckResponse struct {
 
 func (x *ReportCheckResponse) Reset() {
 	*x = ReportCheckResponse{}
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1184,7 @@ func (x *ReportCheckResponse) String() string {
 func (*ReportCheckResponse) ProtoMessage() {}
 
 func (x *ReportCheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_anycastd_v1_anycastd_proto_msgTypes[22]
+	mi := &file_anycastd_v1_anycastd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1197,7 @@ func (x *ReportCheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCheckResponse.ProtoReflect.Descriptor instead.
 func (*ReportCheckResponse) Descriptor() ([]byte, []int) {
-	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{22}
+	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{24}
 }
 
 var File_anycastd_v1_anycastd_proto protoreflect.FileDescriptor
@@ -1129,8 +1239,16 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x0f\n" +
-	"\rDrainResponse\"4\n" +
+	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\"'\n" +
+	"\rDrainResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\"#\n" +
+	"\x0fGetFleetRequest\x12\x10\n" +
+	"\x03vip\x18\x01 \x01(\tR\x03vip\"\\\n" +
+	"\x10GetFleetResponse\x12\x1e\n" +
+	"\n" +
+	"configured\x18\x01 \x01(\bR\n" +
+	"configured\x12(\n" +
+	"\x05fleet\x18\x02 \x01(\v2\x12.anycastd.v1.FleetR\x05fleet\"4\n" +
 	"\x0eUndrainRequest\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"\x11\n" +
@@ -1144,7 +1262,7 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x18\n" +
 	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"\x15\n" +
-	"\x13ReportCheckResponse2\xc5\x06\n" +
+	"\x13ReportCheckResponse2\x8e\a\n" +
 	"\x0fAnycastdService\x12J\n" +
 	"\tGetStatus\x12\x1d.anycastd.v1.GetStatusRequest\x1a\x1e.anycastd.v1.GetStatusResponse\x12G\n" +
 	"\bListVIPs\x12\x1c.anycastd.v1.ListVIPsRequest\x1a\x1d.anycastd.v1.ListVIPsResponse\x12M\n" +
@@ -1153,7 +1271,8 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\tListPeers\x12\x1d.anycastd.v1.ListPeersRequest\x1a\x1e.anycastd.v1.ListPeersResponse\x12M\n" +
 	"\n" +
 	"ListRoutes\x12\x1e.anycastd.v1.ListRoutesRequest\x1a\x1f.anycastd.v1.ListRoutesResponse\x12R\n" +
-	"\vWatchEvents\x12\x1f.anycastd.v1.WatchEventsRequest\x1a .anycastd.v1.WatchEventsResponse0\x01\x12>\n" +
+	"\vWatchEvents\x12\x1f.anycastd.v1.WatchEventsRequest\x1a .anycastd.v1.WatchEventsResponse0\x01\x12G\n" +
+	"\bGetFleet\x12\x1c.anycastd.v1.GetFleetRequest\x1a\x1d.anycastd.v1.GetFleetResponse\x12>\n" +
 	"\x05Drain\x12\x19.anycastd.v1.DrainRequest\x1a\x1a.anycastd.v1.DrainResponse\x12D\n" +
 	"\aUndrain\x12\x1b.anycastd.v1.UndrainRequest\x1a\x1c.anycastd.v1.UndrainResponse\x12A\n" +
 	"\x06Reload\x12\x1a.anycastd.v1.ReloadRequest\x1a\x1b.anycastd.v1.ReloadResponse\x12P\n" +
@@ -1172,7 +1291,7 @@ func file_anycastd_v1_anycastd_proto_rawDescGZIP() []byte {
 	return file_anycastd_v1_anycastd_proto_rawDescData
 }
 
-var file_anycastd_v1_anycastd_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_anycastd_v1_anycastd_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_anycastd_v1_anycastd_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),    // 0: anycastd.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),   // 1: anycastd.v1.GetStatusResponse
@@ -1189,60 +1308,66 @@ var file_anycastd_v1_anycastd_proto_goTypes = []any{
 	(*WatchEventsResponse)(nil), // 12: anycastd.v1.WatchEventsResponse
 	(*DrainRequest)(nil),        // 13: anycastd.v1.DrainRequest
 	(*DrainResponse)(nil),       // 14: anycastd.v1.DrainResponse
-	(*UndrainRequest)(nil),      // 15: anycastd.v1.UndrainRequest
-	(*UndrainResponse)(nil),     // 16: anycastd.v1.UndrainResponse
-	(*ReloadRequest)(nil),       // 17: anycastd.v1.ReloadRequest
-	(*ReloadResponse)(nil),      // 18: anycastd.v1.ReloadResponse
-	(*RestartRequest)(nil),      // 19: anycastd.v1.RestartRequest
-	(*RestartResponse)(nil),     // 20: anycastd.v1.RestartResponse
-	(*ReportCheckRequest)(nil),  // 21: anycastd.v1.ReportCheckRequest
-	(*ReportCheckResponse)(nil), // 22: anycastd.v1.ReportCheckResponse
-	(*Node)(nil),                // 23: anycastd.v1.Node
-	(*VIP)(nil),                 // 24: anycastd.v1.VIP
-	(*Check)(nil),               // 25: anycastd.v1.Check
-	(*Peer)(nil),                // 26: anycastd.v1.Peer
-	(PeerState)(0),              // 27: anycastd.v1.PeerState
-	(*AdvertisedRoute)(nil),     // 28: anycastd.v1.AdvertisedRoute
-	(*Event)(nil),               // 29: anycastd.v1.Event
-	(*durationpb.Duration)(nil), // 30: google.protobuf.Duration
+	(*GetFleetRequest)(nil),     // 15: anycastd.v1.GetFleetRequest
+	(*GetFleetResponse)(nil),    // 16: anycastd.v1.GetFleetResponse
+	(*UndrainRequest)(nil),      // 17: anycastd.v1.UndrainRequest
+	(*UndrainResponse)(nil),     // 18: anycastd.v1.UndrainResponse
+	(*ReloadRequest)(nil),       // 19: anycastd.v1.ReloadRequest
+	(*ReloadResponse)(nil),      // 20: anycastd.v1.ReloadResponse
+	(*RestartRequest)(nil),      // 21: anycastd.v1.RestartRequest
+	(*RestartResponse)(nil),     // 22: anycastd.v1.RestartResponse
+	(*ReportCheckRequest)(nil),  // 23: anycastd.v1.ReportCheckRequest
+	(*ReportCheckResponse)(nil), // 24: anycastd.v1.ReportCheckResponse
+	(*Node)(nil),                // 25: anycastd.v1.Node
+	(*VIP)(nil),                 // 26: anycastd.v1.VIP
+	(*Check)(nil),               // 27: anycastd.v1.Check
+	(*Peer)(nil),                // 28: anycastd.v1.Peer
+	(PeerState)(0),              // 29: anycastd.v1.PeerState
+	(*AdvertisedRoute)(nil),     // 30: anycastd.v1.AdvertisedRoute
+	(*Event)(nil),               // 31: anycastd.v1.Event
+	(*durationpb.Duration)(nil), // 32: google.protobuf.Duration
+	(*Fleet)(nil),               // 33: anycastd.v1.Fleet
 }
 var file_anycastd_v1_anycastd_proto_depIdxs = []int32{
-	23, // 0: anycastd.v1.GetStatusResponse.node:type_name -> anycastd.v1.Node
-	24, // 1: anycastd.v1.ListVIPsResponse.vips:type_name -> anycastd.v1.VIP
-	25, // 2: anycastd.v1.ListChecksResponse.checks:type_name -> anycastd.v1.Check
-	26, // 3: anycastd.v1.ListPeersResponse.peers:type_name -> anycastd.v1.Peer
+	25, // 0: anycastd.v1.GetStatusResponse.node:type_name -> anycastd.v1.Node
+	26, // 1: anycastd.v1.ListVIPsResponse.vips:type_name -> anycastd.v1.VIP
+	27, // 2: anycastd.v1.ListChecksResponse.checks:type_name -> anycastd.v1.Check
+	28, // 3: anycastd.v1.ListPeersResponse.peers:type_name -> anycastd.v1.Peer
 	10, // 4: anycastd.v1.ListRoutesResponse.peers:type_name -> anycastd.v1.PeerRoutes
-	27, // 5: anycastd.v1.PeerRoutes.state:type_name -> anycastd.v1.PeerState
-	28, // 6: anycastd.v1.PeerRoutes.routes:type_name -> anycastd.v1.AdvertisedRoute
-	29, // 7: anycastd.v1.WatchEventsResponse.event:type_name -> anycastd.v1.Event
-	30, // 8: anycastd.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
-	0,  // 9: anycastd.v1.AnycastdService.GetStatus:input_type -> anycastd.v1.GetStatusRequest
-	2,  // 10: anycastd.v1.AnycastdService.ListVIPs:input_type -> anycastd.v1.ListVIPsRequest
-	4,  // 11: anycastd.v1.AnycastdService.ListChecks:input_type -> anycastd.v1.ListChecksRequest
-	6,  // 12: anycastd.v1.AnycastdService.ListPeers:input_type -> anycastd.v1.ListPeersRequest
-	8,  // 13: anycastd.v1.AnycastdService.ListRoutes:input_type -> anycastd.v1.ListRoutesRequest
-	11, // 14: anycastd.v1.AnycastdService.WatchEvents:input_type -> anycastd.v1.WatchEventsRequest
-	13, // 15: anycastd.v1.AnycastdService.Drain:input_type -> anycastd.v1.DrainRequest
-	15, // 16: anycastd.v1.AnycastdService.Undrain:input_type -> anycastd.v1.UndrainRequest
-	17, // 17: anycastd.v1.AnycastdService.Reload:input_type -> anycastd.v1.ReloadRequest
-	21, // 18: anycastd.v1.AnycastdService.ReportCheck:input_type -> anycastd.v1.ReportCheckRequest
-	19, // 19: anycastd.v1.AnycastdService.Restart:input_type -> anycastd.v1.RestartRequest
-	1,  // 20: anycastd.v1.AnycastdService.GetStatus:output_type -> anycastd.v1.GetStatusResponse
-	3,  // 21: anycastd.v1.AnycastdService.ListVIPs:output_type -> anycastd.v1.ListVIPsResponse
-	5,  // 22: anycastd.v1.AnycastdService.ListChecks:output_type -> anycastd.v1.ListChecksResponse
-	7,  // 23: anycastd.v1.AnycastdService.ListPeers:output_type -> anycastd.v1.ListPeersResponse
-	9,  // 24: anycastd.v1.AnycastdService.ListRoutes:output_type -> anycastd.v1.ListRoutesResponse
-	12, // 25: anycastd.v1.AnycastdService.WatchEvents:output_type -> anycastd.v1.WatchEventsResponse
-	14, // 26: anycastd.v1.AnycastdService.Drain:output_type -> anycastd.v1.DrainResponse
-	16, // 27: anycastd.v1.AnycastdService.Undrain:output_type -> anycastd.v1.UndrainResponse
-	18, // 28: anycastd.v1.AnycastdService.Reload:output_type -> anycastd.v1.ReloadResponse
-	22, // 29: anycastd.v1.AnycastdService.ReportCheck:output_type -> anycastd.v1.ReportCheckResponse
-	20, // 30: anycastd.v1.AnycastdService.Restart:output_type -> anycastd.v1.RestartResponse
-	20, // [20:31] is the sub-list for method output_type
-	9,  // [9:20] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	29, // 5: anycastd.v1.PeerRoutes.state:type_name -> anycastd.v1.PeerState
+	30, // 6: anycastd.v1.PeerRoutes.routes:type_name -> anycastd.v1.AdvertisedRoute
+	31, // 7: anycastd.v1.WatchEventsResponse.event:type_name -> anycastd.v1.Event
+	32, // 8: anycastd.v1.DrainRequest.duration:type_name -> google.protobuf.Duration
+	33, // 9: anycastd.v1.GetFleetResponse.fleet:type_name -> anycastd.v1.Fleet
+	0,  // 10: anycastd.v1.AnycastdService.GetStatus:input_type -> anycastd.v1.GetStatusRequest
+	2,  // 11: anycastd.v1.AnycastdService.ListVIPs:input_type -> anycastd.v1.ListVIPsRequest
+	4,  // 12: anycastd.v1.AnycastdService.ListChecks:input_type -> anycastd.v1.ListChecksRequest
+	6,  // 13: anycastd.v1.AnycastdService.ListPeers:input_type -> anycastd.v1.ListPeersRequest
+	8,  // 14: anycastd.v1.AnycastdService.ListRoutes:input_type -> anycastd.v1.ListRoutesRequest
+	11, // 15: anycastd.v1.AnycastdService.WatchEvents:input_type -> anycastd.v1.WatchEventsRequest
+	15, // 16: anycastd.v1.AnycastdService.GetFleet:input_type -> anycastd.v1.GetFleetRequest
+	13, // 17: anycastd.v1.AnycastdService.Drain:input_type -> anycastd.v1.DrainRequest
+	17, // 18: anycastd.v1.AnycastdService.Undrain:input_type -> anycastd.v1.UndrainRequest
+	19, // 19: anycastd.v1.AnycastdService.Reload:input_type -> anycastd.v1.ReloadRequest
+	23, // 20: anycastd.v1.AnycastdService.ReportCheck:input_type -> anycastd.v1.ReportCheckRequest
+	21, // 21: anycastd.v1.AnycastdService.Restart:input_type -> anycastd.v1.RestartRequest
+	1,  // 22: anycastd.v1.AnycastdService.GetStatus:output_type -> anycastd.v1.GetStatusResponse
+	3,  // 23: anycastd.v1.AnycastdService.ListVIPs:output_type -> anycastd.v1.ListVIPsResponse
+	5,  // 24: anycastd.v1.AnycastdService.ListChecks:output_type -> anycastd.v1.ListChecksResponse
+	7,  // 25: anycastd.v1.AnycastdService.ListPeers:output_type -> anycastd.v1.ListPeersResponse
+	9,  // 26: anycastd.v1.AnycastdService.ListRoutes:output_type -> anycastd.v1.ListRoutesResponse
+	12, // 27: anycastd.v1.AnycastdService.WatchEvents:output_type -> anycastd.v1.WatchEventsResponse
+	16, // 28: anycastd.v1.AnycastdService.GetFleet:output_type -> anycastd.v1.GetFleetResponse
+	14, // 29: anycastd.v1.AnycastdService.Drain:output_type -> anycastd.v1.DrainResponse
+	18, // 30: anycastd.v1.AnycastdService.Undrain:output_type -> anycastd.v1.UndrainResponse
+	20, // 31: anycastd.v1.AnycastdService.Reload:output_type -> anycastd.v1.ReloadResponse
+	24, // 32: anycastd.v1.AnycastdService.ReportCheck:output_type -> anycastd.v1.ReportCheckResponse
+	22, // 33: anycastd.v1.AnycastdService.Restart:output_type -> anycastd.v1.RestartResponse
+	22, // [22:34] is the sub-list for method output_type
+	10, // [10:22] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_anycastd_v1_anycastd_proto_init() }
@@ -1257,7 +1382,7 @@ func file_anycastd_v1_anycastd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anycastd_v1_anycastd_proto_rawDesc), len(file_anycastd_v1_anycastd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

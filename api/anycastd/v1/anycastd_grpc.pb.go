@@ -32,6 +32,7 @@ const (
 	AnycastdService_ListPeers_FullMethodName   = "/anycastd.v1.AnycastdService/ListPeers"
 	AnycastdService_ListRoutes_FullMethodName  = "/anycastd.v1.AnycastdService/ListRoutes"
 	AnycastdService_WatchEvents_FullMethodName = "/anycastd.v1.AnycastdService/WatchEvents"
+	AnycastdService_GetFleet_FullMethodName    = "/anycastd.v1.AnycastdService/GetFleet"
 	AnycastdService_Drain_FullMethodName       = "/anycastd.v1.AnycastdService/Drain"
 	AnycastdService_Undrain_FullMethodName     = "/anycastd.v1.AnycastdService/Undrain"
 	AnycastdService_Reload_FullMethodName      = "/anycastd.v1.AnycastdService/Reload"
@@ -58,6 +59,10 @@ type AnycastdServiceClient interface {
 	// recent ones the daemon remembers, then (with follow) new ones as they
 	// happen.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
+	// GetFleet returns the fleet as this node sees it ([fleet]): the
+	// coordinator, the drain slots, and every VIP (or one) site by site.
+	// Without [fleet] it answers with configured false and nothing else.
+	GetFleet(ctx context.Context, in *GetFleetRequest, opts ...grpc.CallOption) (*GetFleetResponse, error)
 	// Drain takes a VIP, or the whole node, out of service gently: its
 	// routes are announced with GRACEFUL_SHUTDOWN, then withdrawn after the
 	// drain time. It returns once the drain has started.
@@ -155,6 +160,16 @@ func (c *anycastdServiceClient) WatchEvents(ctx context.Context, in *WatchEvents
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AnycastdService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
 
+func (c *anycastdServiceClient) GetFleet(ctx context.Context, in *GetFleetRequest, opts ...grpc.CallOption) (*GetFleetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFleetResponse)
+	err := c.cc.Invoke(ctx, AnycastdService_GetFleet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *anycastdServiceClient) Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*DrainResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DrainResponse)
@@ -224,6 +239,10 @@ type AnycastdServiceServer interface {
 	// recent ones the daemon remembers, then (with follow) new ones as they
 	// happen.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
+	// GetFleet returns the fleet as this node sees it ([fleet]): the
+	// coordinator, the drain slots, and every VIP (or one) site by site.
+	// Without [fleet] it answers with configured false and nothing else.
+	GetFleet(context.Context, *GetFleetRequest) (*GetFleetResponse, error)
 	// Drain takes a VIP, or the whole node, out of service gently: its
 	// routes are announced with GRACEFUL_SHUTDOWN, then withdrawn after the
 	// drain time. It returns once the drain has started.
@@ -269,6 +288,9 @@ func (UnimplementedAnycastdServiceServer) ListRoutes(context.Context, *ListRoute
 }
 func (UnimplementedAnycastdServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
+}
+func (UnimplementedAnycastdServiceServer) GetFleet(context.Context, *GetFleetRequest) (*GetFleetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFleet not implemented")
 }
 func (UnimplementedAnycastdServiceServer) Drain(context.Context, *DrainRequest) (*DrainResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
@@ -407,6 +429,24 @@ func _AnycastdService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AnycastdService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
 
+func _AnycastdService_GetFleet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFleetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnycastdServiceServer).GetFleet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnycastdService_GetFleet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnycastdServiceServer).GetFleet(ctx, req.(*GetFleetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AnycastdService_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DrainRequest)
 	if err := dec(in); err != nil {
@@ -523,6 +563,10 @@ var AnycastdService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRoutes",
 			Handler:    _AnycastdService_ListRoutes_Handler,
+		},
+		{
+			MethodName: "GetFleet",
+			Handler:    _AnycastdService_GetFleet_Handler,
 		},
 		{
 			MethodName: "Drain",

@@ -48,6 +48,11 @@ const (
 	// No longer configured: a reload removed the VIP (only in a transition's
 	// "to"; its routes are withdrawn).
 	VIPState_VIP_STATE_REMOVED VIPState = 7
+	// Kept announced by the fleet guard ([fleet]), with its degraded
+	// attributes: its checks fail, but withdrawing it would leave fewer than
+	// min_sites sites announcing it, or the coordinator (etcd) is lost with
+	// on_coordinator_lost = "hold".
+	VIPState_VIP_STATE_GUARDED VIPState = 8
 )
 
 // Enum value maps for VIPState.
@@ -61,6 +66,7 @@ var (
 		5: "VIP_STATE_DISABLED",
 		6: "VIP_STATE_HELD",
 		7: "VIP_STATE_REMOVED",
+		8: "VIP_STATE_GUARDED",
 	}
 	VIPState_value = map[string]int32{
 		"VIP_STATE_UNSPECIFIED": 0,
@@ -71,6 +77,7 @@ var (
 		"VIP_STATE_DISABLED":    5,
 		"VIP_STATE_HELD":        6,
 		"VIP_STATE_REMOVED":     7,
+		"VIP_STATE_GUARDED":     8,
 	}
 )
 
@@ -1954,6 +1961,394 @@ func (x *BFDTransition) GetRemote() string {
 	return ""
 }
 
+// Fleet is the fleet as this node sees it through its watch of the
+// coordinator ([fleet]): who announces which VIP, at which site.
+type Fleet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// This node's site and node name ([fleet] site, node).
+	Site        string            `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Node        string            `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Coordinator *FleetCoordinator `protobuf:"bytes,3,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	// How many voluntary drains may hold a slot at once, fleet-wide
+	// ([fleet] max_drained; 0: no limit), and the slots held, sorted by site
+	// and node.
+	MaxDrained uint32            `protobuf:"varint,4,opt,name=max_drained,json=maxDrained,proto3" json:"max_drained,omitempty"`
+	DrainSlots []*FleetDrainSlot `protobuf:"bytes,5,rep,name=drain_slots,json=drainSlots,proto3" json:"drain_slots,omitempty"`
+	// The VIPs configured here, in config order, then those only other
+	// sites publish, sorted by name.
+	Vips          []*FleetVIP `protobuf:"bytes,6,rep,name=vips,proto3" json:"vips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Fleet) Reset() {
+	*x = Fleet{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fleet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fleet) ProtoMessage() {}
+
+func (x *Fleet) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fleet.ProtoReflect.Descriptor instead.
+func (*Fleet) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Fleet) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *Fleet) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *Fleet) GetCoordinator() *FleetCoordinator {
+	if x != nil {
+		return x.Coordinator
+	}
+	return nil
+}
+
+func (x *Fleet) GetMaxDrained() uint32 {
+	if x != nil {
+		return x.MaxDrained
+	}
+	return 0
+}
+
+func (x *Fleet) GetDrainSlots() []*FleetDrainSlot {
+	if x != nil {
+		return x.DrainSlots
+	}
+	return nil
+}
+
+func (x *Fleet) GetVips() []*FleetVIP {
+	if x != nil {
+		return x.Vips
+	}
+	return nil
+}
+
+// FleetCoordinator says whether the coordinator (etcd) can be reached.
+type FleetCoordinator struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last exchange with it succeeded and this node's lease is alive.
+	Connected bool `protobuf:"varint,1,opt,name=connected,proto3" json:"connected,omitempty"`
+	// When connected last changed.
+	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// Why it is not connected; empty when it is.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetCoordinator) Reset() {
+	*x = FleetCoordinator{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetCoordinator) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetCoordinator) ProtoMessage() {}
+
+func (x *FleetCoordinator) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetCoordinator.ProtoReflect.Descriptor instead.
+func (*FleetCoordinator) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FleetCoordinator) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *FleetCoordinator) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *FleetCoordinator) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// FleetDrainSlot is one drain slot held ([fleet] max_drained).
+type FleetDrainSlot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Site  string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Node  string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// When the node took the slot.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// The drain's reason.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetDrainSlot) Reset() {
+	*x = FleetDrainSlot{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetDrainSlot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetDrainSlot) ProtoMessage() {}
+
+func (x *FleetDrainSlot) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetDrainSlot.ProtoReflect.Descriptor instead.
+func (*FleetDrainSlot) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *FleetDrainSlot) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *FleetDrainSlot) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FleetDrainSlot) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *FleetDrainSlot) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// FleetVIP is one VIP across the fleet.
+type FleetVIP struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// This node's floor for the VIP (min_sites); 0 when the VIP is not
+	// configured here (or has no floor).
+	MinSites uint32 `protobuf:"varint,2,opt,name=min_sites,json=minSites,proto3" json:"min_sites,omitempty"`
+	// Distinct sites announcing the VIP (a node of theirs has it up,
+	// degraded or guarded), and sites with any node publishing it.
+	AnnouncingSites uint32 `protobuf:"varint,3,opt,name=announcing_sites,json=announcingSites,proto3" json:"announcing_sites,omitempty"`
+	KnownSites      uint32 `protobuf:"varint,4,opt,name=known_sites,json=knownSites,proto3" json:"known_sites,omitempty"`
+	// One per node publishing the VIP, sorted by site and node.
+	Nodes         []*FleetVIPNode `protobuf:"bytes,5,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetVIP) Reset() {
+	*x = FleetVIP{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetVIP) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetVIP) ProtoMessage() {}
+
+func (x *FleetVIP) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetVIP.ProtoReflect.Descriptor instead.
+func (*FleetVIP) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *FleetVIP) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FleetVIP) GetMinSites() uint32 {
+	if x != nil {
+		return x.MinSites
+	}
+	return 0
+}
+
+func (x *FleetVIP) GetAnnouncingSites() uint32 {
+	if x != nil {
+		return x.AnnouncingSites
+	}
+	return 0
+}
+
+func (x *FleetVIP) GetKnownSites() uint32 {
+	if x != nil {
+		return x.KnownSites
+	}
+	return 0
+}
+
+func (x *FleetVIP) GetNodes() []*FleetVIPNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// FleetVIPNode is one node's state of a VIP, as it publishes it.
+type FleetVIPNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Site  string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Node  string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	State VIPState               `protobuf:"varint,3,opt,name=state,proto3,enum=anycastd.v1.VIPState" json:"state,omitempty"`
+	// When the VIP entered its state at that node.
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// Why, as that node says (its VIP reason).
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetVIPNode) Reset() {
+	*x = FleetVIPNode{}
+	mi := &file_anycastd_v1_resources_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetVIPNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetVIPNode) ProtoMessage() {}
+
+func (x *FleetVIPNode) ProtoReflect() protoreflect.Message {
+	mi := &file_anycastd_v1_resources_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetVIPNode.ProtoReflect.Descriptor instead.
+func (*FleetVIPNode) Descriptor() ([]byte, []int) {
+	return file_anycastd_v1_resources_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *FleetVIPNode) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *FleetVIPNode) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FleetVIPNode) GetState() VIPState {
+	if x != nil {
+		return x.State
+	}
+	return VIPState_VIP_STATE_UNSPECIFIED
+}
+
+func (x *FleetVIPNode) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *FleetVIPNode) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_anycastd_v1_resources_proto protoreflect.FileDescriptor
 
 const file_anycastd_v1_resources_proto_rawDesc = "" +
@@ -2110,7 +2505,38 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
 	"\x04diag\x18\x04 \x01(\tR\x04diag\x12\x16\n" +
-	"\x06remote\x18\x05 \x01(\tR\x06remote*\xbe\x01\n" +
+	"\x06remote\x18\x05 \x01(\tR\x06remote\"\xfa\x01\n" +
+	"\x05Fleet\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12?\n" +
+	"\vcoordinator\x18\x03 \x01(\v2\x1d.anycastd.v1.FleetCoordinatorR\vcoordinator\x12\x1f\n" +
+	"\vmax_drained\x18\x04 \x01(\rR\n" +
+	"maxDrained\x12<\n" +
+	"\vdrain_slots\x18\x05 \x03(\v2\x1b.anycastd.v1.FleetDrainSlotR\n" +
+	"drainSlots\x12)\n" +
+	"\x04vips\x18\x06 \x03(\v2\x15.anycastd.v1.FleetVIPR\x04vips\"x\n" +
+	"\x10FleetCoordinator\x12\x1c\n" +
+	"\tconnected\x18\x01 \x01(\bR\tconnected\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x82\x01\n" +
+	"\x0eFleetDrainSlot\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb8\x01\n" +
+	"\bFleetVIP\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tmin_sites\x18\x02 \x01(\rR\bminSites\x12)\n" +
+	"\x10announcing_sites\x18\x03 \x01(\rR\x0fannouncingSites\x12\x1f\n" +
+	"\vknown_sites\x18\x04 \x01(\rR\n" +
+	"knownSites\x12/\n" +
+	"\x05nodes\x18\x05 \x03(\v2\x19.anycastd.v1.FleetVIPNodeR\x05nodes\"\xad\x01\n" +
+	"\fFleetVIPNode\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12+\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x05state\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason*\xd5\x01\n" +
 	"\bVIPState\x12\x19\n" +
 	"\x15VIP_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fVIP_STATE_UP\x10\x01\x12\x16\n" +
@@ -2119,7 +2545,8 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x12VIP_STATE_DRAINING\x10\x04\x12\x16\n" +
 	"\x12VIP_STATE_DISABLED\x10\x05\x12\x12\n" +
 	"\x0eVIP_STATE_HELD\x10\x06\x12\x15\n" +
-	"\x11VIP_STATE_REMOVED\x10\a*q\n" +
+	"\x11VIP_STATE_REMOVED\x10\a\x12\x15\n" +
+	"\x11VIP_STATE_GUARDED\x10\b*q\n" +
 	"\vCheckStatus\x12\x1c\n" +
 	"\x18CHECK_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CHECK_STATUS_UNKNOWN\x10\x01\x12\x13\n" +
@@ -2153,7 +2580,7 @@ func file_anycastd_v1_resources_proto_rawDescGZIP() []byte {
 }
 
 var file_anycastd_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_anycastd_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_anycastd_v1_resources_proto_goTypes = []any{
 	(VIPState)(0),                 // 0: anycastd.v1.VIPState
 	(CheckStatus)(0),              // 1: anycastd.v1.CheckStatus
@@ -2176,38 +2603,43 @@ var file_anycastd_v1_resources_proto_goTypes = []any{
 	(*CheckTransition)(nil),       // 18: anycastd.v1.CheckTransition
 	(*PeerTransition)(nil),        // 19: anycastd.v1.PeerTransition
 	(*BFDTransition)(nil),         // 20: anycastd.v1.BFDTransition
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*Fleet)(nil),                 // 21: anycastd.v1.Fleet
+	(*FleetCoordinator)(nil),      // 22: anycastd.v1.FleetCoordinator
+	(*FleetDrainSlot)(nil),        // 23: anycastd.v1.FleetDrainSlot
+	(*FleetVIP)(nil),              // 24: anycastd.v1.FleetVIP
+	(*FleetVIPNode)(nil),          // 25: anycastd.v1.FleetVIPNode
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_anycastd_v1_resources_proto_depIdxs = []int32{
-	21, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
-	22, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
+	26, // 0: anycastd.v1.Node.start_time:type_name -> google.protobuf.Timestamp
+	27, // 1: anycastd.v1.Node.uptime:type_name -> google.protobuf.Duration
 	5,  // 2: anycastd.v1.Node.drain:type_name -> anycastd.v1.Drain
 	0,  // 3: anycastd.v1.VIP.state:type_name -> anycastd.v1.VIPState
-	21, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
+	26, // 4: anycastd.v1.VIP.since:type_name -> google.protobuf.Timestamp
 	7,  // 5: anycastd.v1.VIP.prefixes:type_name -> anycastd.v1.VIPPrefix
 	9,  // 6: anycastd.v1.VIP.checks:type_name -> anycastd.v1.CheckRef
 	8,  // 7: anycastd.v1.VIPPrefix.attributes:type_name -> anycastd.v1.RouteAttributes
 	1,  // 8: anycastd.v1.CheckRef.status:type_name -> anycastd.v1.CheckStatus
 	1,  // 9: anycastd.v1.Check.status:type_name -> anycastd.v1.CheckStatus
-	21, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
-	22, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
-	22, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
+	26, // 10: anycastd.v1.Check.since:type_name -> google.protobuf.Timestamp
+	27, // 11: anycastd.v1.Check.interval:type_name -> google.protobuf.Duration
+	27, // 12: anycastd.v1.Check.timeout:type_name -> google.protobuf.Duration
 	11, // 13: anycastd.v1.Check.results:type_name -> anycastd.v1.ProbeResult
-	21, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
-	22, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
+	26, // 14: anycastd.v1.ProbeResult.time:type_name -> google.protobuf.Timestamp
+	27, // 15: anycastd.v1.ProbeResult.latency:type_name -> google.protobuf.Duration
 	2,  // 16: anycastd.v1.ProbeResult.outcome:type_name -> anycastd.v1.Outcome
 	3,  // 17: anycastd.v1.Peer.state:type_name -> anycastd.v1.PeerState
-	21, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
-	22, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
+	26, // 18: anycastd.v1.Peer.since:type_name -> google.protobuf.Timestamp
+	27, // 19: anycastd.v1.Peer.uptime:type_name -> google.protobuf.Duration
 	14, // 20: anycastd.v1.Peer.sent:type_name -> anycastd.v1.MessageCounts
 	14, // 21: anycastd.v1.Peer.received:type_name -> anycastd.v1.MessageCounts
-	22, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
+	27, // 22: anycastd.v1.Peer.hold_time:type_name -> google.protobuf.Duration
 	13, // 23: anycastd.v1.Peer.bfd:type_name -> anycastd.v1.BFDSession
-	21, // 24: anycastd.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
-	22, // 25: anycastd.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
-	22, // 26: anycastd.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
-	21, // 27: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
+	26, // 24: anycastd.v1.BFDSession.since:type_name -> google.protobuf.Timestamp
+	27, // 25: anycastd.v1.BFDSession.tx_interval:type_name -> google.protobuf.Duration
+	27, // 26: anycastd.v1.BFDSession.detection_time:type_name -> google.protobuf.Duration
+	26, // 27: anycastd.v1.Event.time:type_name -> google.protobuf.Timestamp
 	17, // 28: anycastd.v1.Event.vip:type_name -> anycastd.v1.VIPTransition
 	18, // 29: anycastd.v1.Event.check:type_name -> anycastd.v1.CheckTransition
 	19, // 30: anycastd.v1.Event.peer:type_name -> anycastd.v1.PeerTransition
@@ -2219,11 +2651,19 @@ var file_anycastd_v1_resources_proto_depIdxs = []int32{
 	11, // 36: anycastd.v1.CheckTransition.last:type_name -> anycastd.v1.ProbeResult
 	3,  // 37: anycastd.v1.PeerTransition.from:type_name -> anycastd.v1.PeerState
 	3,  // 38: anycastd.v1.PeerTransition.to:type_name -> anycastd.v1.PeerState
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	22, // 39: anycastd.v1.Fleet.coordinator:type_name -> anycastd.v1.FleetCoordinator
+	23, // 40: anycastd.v1.Fleet.drain_slots:type_name -> anycastd.v1.FleetDrainSlot
+	24, // 41: anycastd.v1.Fleet.vips:type_name -> anycastd.v1.FleetVIP
+	26, // 42: anycastd.v1.FleetCoordinator.since:type_name -> google.protobuf.Timestamp
+	26, // 43: anycastd.v1.FleetDrainSlot.since:type_name -> google.protobuf.Timestamp
+	25, // 44: anycastd.v1.FleetVIP.nodes:type_name -> anycastd.v1.FleetVIPNode
+	0,  // 45: anycastd.v1.FleetVIPNode.state:type_name -> anycastd.v1.VIPState
+	26, // 46: anycastd.v1.FleetVIPNode.since:type_name -> google.protobuf.Timestamp
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_anycastd_v1_resources_proto_init() }
@@ -2245,7 +2685,7 @@ func file_anycastd_v1_resources_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_anycastd_v1_resources_proto_rawDesc), len(file_anycastd_v1_resources_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
