@@ -91,6 +91,9 @@ func (v View) Sites(vip string) (announcing, known int) {
 // announced (Guarded) or let it be withdrawn.
 type Verdict struct {
 	VIP string
+	// Seq is the engagement's sequence number (Guard.Engage's): a verdict
+	// whose Seq is not the latest Engage's of VIP is stale.
+	Seq uint64
 	// Guarded: keep the VIP announced, degraded (routes.StateGuarded).
 	// false: the withdrawal may go ahead.
 	Guarded bool

@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"log/slog"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/anycastd/anycastd/config"
@@ -33,19 +35,100 @@ type Guard struct {
 	cfg   *config.Fleet
 	store Store
 	o     Options
+	log   *slog.Logger
+
+	mu sync.Mutex
+	// live: the keys SetConfig changes.
+	maxDrained int
+	onLost     string
+	timeout    time.Duration
+	seq        uint64
+	reqs       []request
+	// reports: coalesced Report/Forget (nil: forget) not yet taken by Run.
+	reports map[string]*Entry
+	wake    chan struct{}
+	// The view: entries by VIP, then "site/node"; slots by "site/node".
+	entries map[string]map[string]Entry
+	slots   map[string]Slot
+	coord   Coordinator
+	changed chan struct{} // closed when the view changes
+	snap    *View         // the sorted view, nil when stale
+}
+
+type reqKind int
+
+const (
+	reqEngage reqKind = iota
+	reqDisengage
+	reqDrain
+	reqRelease
+	reqConfig
+)
+
+type request struct {
+	kind   reqKind
+	vip    string
+	min    int
+	seq    uint64
+	reason string
 }
 
 // New returns the guard of this node (cfg.Site, cfg.Node) over store.
+// Run does not close the store: its owner does, after Run returns.
 func New(cfg *config.Fleet, store Store, o Options) *Guard {
-	return &Guard{cfg: cfg, store: store, o: o}
+	g := &Guard{cfg: cfg, store: store, o: o, log: o.Logger,
+		reports: map[string]*Entry{},
+		wake:    make(chan struct{}, 1),
+		entries: map[string]map[string]Entry{},
+		slots:   map[string]Slot{},
+		changed: make(chan struct{}),
+		coord:   Coordinator{Since: time.Now(), Err: "not connected yet"},
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.setLive(cfg)
+	return g
+}
+
+func (g *Guard) setLive(cfg *config.Fleet) {
+	g.maxDrained, g.onLost, g.timeout = cfg.MaxDrained, cfg.OnCoordinatorLost, cfg.Timeout
+	if g.onLost == "" {
+		g.onLost = config.CoordinatorLostHold
+	}
+	if g.timeout <= 0 {
+		g.timeout = config.DefaultFleetTimeout
+	}
+}
+
+// live returns the keys SetConfig changes.
+func (g *Guard) live() (maxDrained int, onLost string, timeout time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.maxDrained, g.onLost, g.timeout
+}
+
+// push queues a request for Run.
+func (g *Guard) push(r request) {
+	g.mu.Lock()
+	g.reqs = append(g.reqs, r)
+	g.mu.Unlock()
+	g.poke()
+}
+
+func (g *Guard) poke() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Run runs the guard until ctx is done. An unreachable store does not stop
 // it: it reports the coordinator lost and keeps trying. On return the
 // node's lease is revoked, so its entries and drain slot vanish at once.
 func (g *Guard) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	r := newRunner(g, ctx)
+	return r.loop()
 }
 
 // Engage asks whether vip, whose checks want it withdrawn for a
@@ -53,38 +136,160 @@ func (g *Guard) Run(ctx context.Context) error {
 // minSites sites announcing it. The verdict comes through
 // Options.OnVerdict with the returned sequence number, and again whenever
 // the fleet changes the answer, until Disengage or the next Engage of vip.
-func (g *Guard) Engage(vip string, minSites int) (seq uint64) { return 0 }
+func (g *Guard) Engage(vip string, minSites int) (seq uint64) {
+	g.mu.Lock()
+	g.seq++
+	seq = g.seq
+	g.reqs = append(g.reqs, request{kind: reqEngage, vip: vip, min: minSites, seq: seq})
+	g.mu.Unlock()
+	g.poke()
+	return seq
+}
 
 // Disengage ends the guard's watch over vip's withdrawal (its checks pass
 // again, it failed definitely, it was drained or removed).
-func (g *Guard) Disengage(vip string) {}
+func (g *Guard) Disengage(vip string) { g.push(request{kind: reqDisengage, vip: vip}) }
 
 // Report publishes vip's state at this node (coalesced and batched; the
 // latest report wins).
-func (g *Guard) Report(vip string, st routes.State, since time.Time, reason string) {}
+func (g *Guard) Report(vip string, st routes.State, since time.Time, reason string) {
+	g.mu.Lock()
+	g.reports[vip] = &Entry{VIP: vip, Site: g.cfg.Site, Node: g.cfg.Node, State: st, Since: since, Reason: reason}
+	g.mu.Unlock()
+	g.poke()
+}
 
 // Forget removes this node's entry of vip (no longer configured).
-func (g *Guard) Forget(vip string) {}
+func (g *Guard) Forget(vip string) {
+	g.mu.Lock()
+	g.reports[vip] = nil
+	g.mu.Unlock()
+	g.poke()
+}
 
 // RequestDrainSlot asks for one of the fleet's max_drained drain slots
 // for a voluntary drain; OnDrainSlot says when it is granted (at once
 // when there is no limit). Asking again while waiting or holding one is a
 // no-op.
-func (g *Guard) RequestDrainSlot(reason string) {}
+func (g *Guard) RequestDrainSlot(reason string) { g.push(request{kind: reqDrain, reason: reason}) }
 
 // ReleaseDrainSlot gives the slot back, or stops waiting for one.
-func (g *Guard) ReleaseDrainSlot() {}
+func (g *Guard) ReleaseDrainSlot() { g.push(request{kind: reqRelease}) }
 
 // SetConfig applies a reload's [fleet]: max_drained, on_coordinator_lost
 // and timeout take effect; the other keys need a restart (the caller
 // refuses a reload changing them).
-func (g *Guard) SetConfig(cfg *config.Fleet) {}
+func (g *Guard) SetConfig(cfg *config.Fleet) {
+	g.mu.Lock()
+	g.setLive(cfg)
+	g.snap = nil
+	g.notifyLocked()
+	g.mu.Unlock()
+	g.push(request{kind: reqConfig})
+}
 
 // View returns the fleet as seen now.
-func (g *Guard) View() View { return View{Site: g.cfg.Site, Node: g.cfg.Node, MaxDrained: g.cfg.MaxDrained} }
+func (g *Guard) View() View {
+	v, _ := g.WatchView()
+	return v
+}
 
 // WatchView returns the view and a channel closed when it changes.
-func (g *Guard) WatchView() (View, <-chan struct{}) { return g.View(), make(chan struct{}) }
+func (g *Guard) WatchView() (View, <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.snap == nil {
+		v := viewOf(g.entries, g.slots)
+		v.Site, v.Node, v.MaxDrained, v.Coordinator = g.cfg.Site, g.cfg.Node, g.maxDrained, g.coord
+		g.snap = &v
+	}
+	v := *g.snap
+	return v, g.changed
+}
 
-// Store is the coordinator behind a Guard (etcd: NewEtcdStore).
-type Store interface{}
+// viewOf sorts entries and slots into a View.
+func viewOf(entries map[string]map[string]Entry, slots map[string]Slot) View {
+	var v View
+	for _, m := range entries {
+		for _, e := range m {
+			v.Entries = append(v.Entries, e)
+		}
+	}
+	sort.Slice(v.Entries, func(i, j int) bool {
+		a, b := v.Entries[i], v.Entries[j]
+		if a.VIP != b.VIP {
+			return a.VIP < b.VIP
+		}
+		if a.Site != b.Site {
+			return a.Site < b.Site
+		}
+		return a.Node < b.Node
+	})
+	for _, s := range slots {
+		v.Slots = append(v.Slots, s)
+	}
+	sort.Slice(v.Slots, func(i, j int) bool {
+		a, b := v.Slots[i], v.Slots[j]
+		if a.Site != b.Site {
+			return a.Site < b.Site
+		}
+		return a.Node < b.Node
+	})
+	return v
+}
+
+// notifyLocked wakes the view's watchers (g.mu held).
+func (g *Guard) notifyLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// setCoordinator records the store's reachability; it reports whether it
+// changed.
+func (g *Guard) setCoordinator(connected bool, err string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.coord.Connected == connected && g.coord.Err == err {
+		return false
+	}
+	was := g.coord.Connected
+	g.coord.Connected, g.coord.Err = connected, err
+	if was != connected {
+		g.coord.Since = time.Now()
+	}
+	g.snap = nil
+	g.notifyLocked()
+	return was != connected
+}
+
+// ReadView reads the fleet once, without a lease (for -check-config
+// -diff): Coordinator.Connected says whether it could.
+func ReadView(ctx context.Context, cfg *config.Fleet) (View, error) {
+	v := View{Site: cfg.Site, Node: cfg.Node, MaxDrained: cfg.MaxDrained}
+	s, err := NewEtcdStore(cfg)
+	if err != nil {
+		v.Coordinator.Err = err.Error()
+		return v, err
+	}
+	defer s.Close()
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultFleetTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p := keys{prefix: prefixOf(cfg)}
+	kvs, _, err := s.Get(ctx, p.vips(), p.drains())
+	if err != nil {
+		v.Coordinator = Coordinator{Since: time.Now(), Err: err.Error()}
+		return v, err
+	}
+	entries, slots := map[string]map[string]Entry{}, map[string]Slot{}
+	for _, kv := range kvs {
+		p.apply(entries, slots, kv)
+	}
+	w := viewOf(entries, slots)
+	v.Entries, v.Slots = w.Entries, w.Slots
+	v.Coordinator = Coordinator{Connected: true, Since: time.Now()}
+	return v, nil
+}
