@@ -3,6 +3,7 @@ package announcer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -233,4 +234,37 @@ func TestFleetShutdownDrainsAnywayAfterTheDrainTime(t *testing.T) {
 		t.Errorf("after the drain %q is still announced", got)
 	}
 	t.Logf("waited for a slot, then drained anyway: %v", took)
+}
+
+// The guarded route reaches a real router with the default prepend: the
+// speaker's export policy has a set for it from the start.
+func TestFleetGuardedPrependAtRouter(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	cfg := testConfig(r)
+	cfg.Fleet = &config.Fleet{Site: "ams1", Node: "edge1"}
+	cfg.VIPs[0].MinSites = 1
+	g := &fakeGuard{log: newCallLog(), rep: make(map[string]routes.State)}
+	a := New(cfg, NewGoBGP(bgptest.DiscardLogger), bgptest.DiscardLogger, Options{Fleet: g})
+	run(t, a)
+	up(a)
+	bgptest.Eventually(t, wait, func() bool { _, ok := r.Received(t)[vip4]; return ok }, "VIP at router", nil)
+
+	down(a)
+	waitSeq := func() uint64 {
+		for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if s := g.lastSeq(); s > 0 {
+				return s
+			}
+		}
+		t.Fatal("the loop never engaged the guard")
+		return 0
+	}
+	a.FleetVerdict(fleet.Verdict{VIP: "web", Seq: waitSeq(), Guarded: true, Reason: "no other site announces it"})
+	want := []uint32{65001, 65001, 65001, 65001} // eBGP prepends once more
+	bgptest.Eventually(t, wait, func() bool {
+		return slices.Equal(r.Received(t)[vip4].ASPath, want)
+	}, "guarded VIP with 3 prepends", func() string {
+		return fmt.Sprintf("%s; %+v", fmtRoute(r.Received(t)[vip4]), a.Snapshot().VIPs)
+	})
 }

@@ -211,10 +211,23 @@ func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
 		}
 		paths[i] = path
 	}
+	// A path already announced whose prepend changes: the export policy
+	// applies the prepend, so the path itself may be the same, and GoBGP
+	// sends nothing for a path equal to the one it replaces. Its eBGP
+	// peers get their routes again below.
+	g.mu.Lock()
+	resend := false
+	for _, r := range rs {
+		resend = resend || (g.announced[r.Prefix] && g.prepends[r.Prefix] != r.Prepend)
+	}
+	g.mu.Unlock()
 	if err := g.setPrepends(ctx, rs); err != nil {
 		return fmt.Errorf("announcing: %w", err)
 	}
 	_, err := g.s.AddPath(apiutil.AddPathRequest{Paths: paths})
+	if err == nil && resend {
+		g.resendToEBGP(ctx)
+	}
 	g.mu.Lock()
 	g.changes.add(start, time.Now())
 	if err == nil {

@@ -225,3 +225,26 @@ func (g *GoBGP) resendChanged(ctx context.Context, before, after *config.Config,
 	}
 	return nil
 }
+
+// resendToEBGP sends every established eBGP peer its routes again (a soft
+// reset out, no session reset), after an announced path's prepend changed:
+// prepends are applied by the export policy, not carried in the path, so
+// GoBGP does not send a path equal to the one it replaces. iBGP peers get
+// no prepends and need nothing.
+func (g *GoBGP) resendToEBGP(ctx context.Context) {
+	cfg := g.policyFor
+	if cfg == nil {
+		return
+	}
+	for _, p := range cfg.BGP.Peers {
+		if p.Internal(cfg.BGP.ASN) {
+			continue
+		}
+		if err := g.s.ResetPeer(ctx, &api.ResetPeerRequest{
+			Address: p.Address.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT,
+		}); err != nil {
+			// Not established: it gets the new prepend when it comes up.
+			g.logger.Debug("prepend changed: sending routes again", "peer", p.Address, "err", err)
+		}
+	}
+}

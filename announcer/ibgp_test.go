@@ -212,3 +212,25 @@ func TestReloadKeepsPrependsOfAnnouncedPaths(t *testing.T) {
 	bgptest.Eventually(t, wait, func() bool { return slices.Equal(r2.Received(t)[vip4].ASPath, want) },
 		"degraded VIP at router 2 (added by the reload) with 3 prepends", fmtRoutes(r2, t))
 }
+
+// A reload that changes only an announced VIP's prepend reaches the
+// router: the export policy applies prepends, the path itself stays the
+// same, and GoBGP sends nothing for an equal path unless told to.
+func TestReloadPrependOnlyReachesRouter(t *testing.T) {
+	r := bgptest.Start(t, 65000, "198.18.0.1", routerAddr)
+	r.AddPeer(t, edgeAddr, 65001)
+	cfg := testConfig(r)
+	a, _ := startAnnouncer(t, cfg)
+	up(a)
+	bgptest.Eventually(t, wait, func() bool { return slices.Equal(r.Received(t)[vip4].ASPath, []uint32{65001}) },
+		"VIP at the router without prepends", fmtRoutes(r, t))
+
+	next := *cfg
+	next.VIPs = slices.Clone(cfg.VIPs)
+	next.VIPs[0].Prepend = 2
+	if err := a.Reload(context.Background(), &next); err != nil {
+		t.Fatal(err)
+	}
+	bgptest.Eventually(t, wait, func() bool { return slices.Equal(r.Received(t)[vip4].ASPath, []uint32{65001, 65001, 65001}) },
+		"VIP at the router with 2 prepends after the reload", fmtRoutes(r, t))
+}

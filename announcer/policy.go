@@ -9,6 +9,7 @@ import (
 	api "github.com/osrg/gobgp/v4/api"
 
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/routes"
 )
 
 // Names of the defined sets and policies anycastd installs in GoBGP. The
@@ -239,7 +240,7 @@ func buildPolicies(cfg *config.Config, gen int, prepends map[netip.Prefix]int) p
 }
 
 // prependValues are the prepend values (above 0) of the config's VIPs, up
-// and degraded, and of the paths announced now, sorted.
+// degraded and guarded, and of the paths announced now, sorted.
 func prependValues(cfg *config.Config, announced map[netip.Prefix]int) []int {
 	var out []int
 	add := func(n int) {
@@ -251,6 +252,9 @@ func prependValues(cfg *config.Config, announced map[netip.Prefix]int) []int {
 		add(v.Prepend)
 		if v.Degraded != nil {
 			add(v.Degraded.Prepend)
+		}
+		if v.MinSites > 0 {
+			add(routes.GuardedPrependOf(v)) // the fleet guard may keep it announced
 		}
 	}
 	for _, n := range announced {

@@ -302,10 +302,18 @@ func guarded(v config.VIP, st VIPStatus, why string) (VIPStatus, *Route) {
 	st.State = StateGuarded
 	st.Reason = fmt.Sprintf("guarded by the fleet: %s; checks: %s", why, checks)
 	r := attributes(v, StateDegraded)
-	if v.Degraded == nil {
-		r.Prepend = min(r.Prepend+GuardedPrepend, maxPrepend)
-	}
+	r.Prepend = GuardedPrependOf(v)
 	return st, &r
+}
+
+// GuardedPrependOf is the prepend v is announced with while guarded: its
+// degraded one with [vip.degraded], else its own plus GuardedPrepend (at
+// most 10). The speaker's export policy needs a set for it in advance.
+func GuardedPrependOf(v config.VIP) int {
+	if v.Degraded != nil {
+		return attributes(v, StateDegraded).Prepend
+	}
+	return min(v.Prepend+GuardedPrepend, maxPrepend)
 }
 
 // attributes are a VIP's route attributes in state s (up or degraded).

@@ -96,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		d := config.Compare(running, cfg)
 		fmt.Fprintf(stdout, "\nA reload from %s would change:\n%s\n", *diffWith, d)
+		fleetRemovals(stdout, running, cfg)
 		if len(d.Refused()) > 0 {
 			fmt.Fprintln(stdout, "\nThis reload would be refused: restart anycastd to apply it.")
 			return 1

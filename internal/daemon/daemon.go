@@ -57,6 +57,7 @@ type Daemon struct {
 	hub     *apiserver.Hub
 	notify  *notifier
 	api     *apiserver.Listeners // nil: no API
+	fleet   *fleetPart           // nil: no [fleet]
 
 	bfdMu sync.Mutex
 	bfd   *bfdRunner // nil: no peer has BFD (yet)
@@ -95,6 +96,12 @@ func New(o Options) (*Daemon, error) {
 	d.speaker = announcer.NewGoBGP(d.log)
 	d.hub = apiserver.NewHub(0)
 	d.reg = prometheus.NewRegistry()
+	if err := d.newFleet(cfg, &opts); err != nil {
+		if d.host != nil {
+			_ = d.host.Close()
+		}
+		return nil, err
+	}
 	ev := &events{hub: d.hub}
 	opts.Observer = ev
 	d.ann = announcer.New(cfg, d.speaker, d.log, opts)
@@ -107,6 +114,7 @@ func New(o Options) (*Daemon, error) {
 		Snapshot: d.ann.Snapshot,
 		Checks:   d.checks.States,
 		Peers:    d.speaker.Peers,
+		Fleet:    d.fleetSource(),
 	}, metrics.Options{CheckDurationHistogram: cfg.Metrics.CheckDurationHistogram})
 	d.metrics.PeersConfigured(cfg)
 	d.metrics.ConfigLoaded(true, time.Now())
@@ -155,6 +163,7 @@ func (d *Daemon) Start() error {
 		d.undo()
 		return err
 	}
+	d.startFleet() // before the loop: it reports every VIP's first state
 	stopWatch := func() {}
 	if d.host != nil {
 		var err error
@@ -237,6 +246,7 @@ func (d *Daemon) startAPI(cfg *config.Config) error {
 		Report:    d.checks.Report,
 		Restart:   d.RequestRestart,
 		BFD:       d.bfdSessions,
+		Fleet:     d.fleetSource(),
 		Logger:    d.log,
 	})
 	l, err := srv.Listen(cfg.API)
@@ -311,6 +321,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	for _, c := range diff.Changes {
 		d.log.Info("reload", "change", c.String())
 	}
+	d.fleetRemovalWarnings(d.ann.Snapshot().Config, newCfg)
 	annErr := d.ann.Reload(ctx, newCfg)
 	if annErr != nil && !errors.Is(annErr, announcer.ErrNotConverged) {
 		d.metrics.ConfigLoaded(false, time.Now())
@@ -319,6 +330,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	}
 	started, stopped, restarted := d.checks.Update(newCfg.Checks)
 	d.syncBFD(newCfg)
+	d.reloadFleet(newCfg)
 	d.metrics.PeersConfigured(newCfg)
 	d.metrics.ConfigLoaded(true, time.Now())
 	d.log.Info("configuration reloaded", "file", path, "checks_started", started, "checks_stopped", stopped,
@@ -334,8 +346,14 @@ func (d *Daemon) Reload(ctx context.Context) error {
 // (skipping the rest of the drain).
 func (d *Daemon) Drain(ctx context.Context) {
 	drain := d.DrainTime()
-	d.notify.stopping(fmt.Sprintf("stopping: draining every VIP for %v (RFC 8326), then withdrawing", drain),
-		drain+stopAllowance)
+	if f := d.ann.Snapshot().Config.Fleet; f != nil && f.MaxDrained > 0 {
+		// A stop waits for a fleet drain slot at most the drain time.
+		d.notify.stopping(fmt.Sprintf("stopping: waiting up to %v for a fleet drain slot, then draining every VIP for %v (RFC 8326), then withdrawing", drain, drain),
+			2*drain+stopAllowance)
+	} else {
+		d.notify.stopping(fmt.Sprintf("stopping: draining every VIP for %v (RFC 8326), then withdrawing", drain),
+			drain+stopAllowance)
+	}
 	if err := d.ann.DrainForShutdown(ctx); err == nil {
 		_ = d.ann.WaitDrained(ctx)
 	}
