@@ -12,7 +12,9 @@ import (
 func TestRemovalWarnings(t *testing.T) {
 	old := &config.Config{VIPs: []config.VIP{{Name: "dns", MinSites: 2}, {Name: "web", MinSites: 1}, {Name: "ntp", MinSites: 1}, {Name: "api", MinSites: 0}}}
 	new := &config.Config{VIPs: []config.VIP{{Name: "ntp", MinSites: 1}}}
-	e := func(vip, site, node string, st routes.State) Entry { return Entry{VIP: vip, Site: site, Node: node, State: st} }
+	e := func(vip, site, node string, st routes.State) Entry {
+		return Entry{VIP: vip, Site: site, Node: node, State: st}
+	}
 	v := View{Site: "ams1", Node: "edge1", Entries: []Entry{
 		e("dns", "ams1", "edge1", routes.StateUp),
 		e("dns", "ams1", "edge2", routes.StateUp), // my site stays, but counts once
