@@ -287,11 +287,13 @@ func (r *runner) deliver(e *engagement, v Verdict, connected bool) {
 	}
 	changed := !e.has || e.guarded != v.Guarded
 	e.has, e.guarded, e.reason, e.lost = true, v.Guarded, v.Reason, ""
+	// The announcer logs each verdict that changes a VIP (it owns the VIP's
+	// state); here only at debug level.
 	if changed && connected {
 		if v.Guarded {
-			r.g.log.Info("fleet guard: withdrawal refused, VIP guarded", "vip", v.VIP, "reason", v.Reason, "took", v.Took)
+			r.g.log.Debug("fleet guard: withdrawal refused, VIP guarded", "vip", v.VIP, "reason", v.Reason, "took", v.Took)
 		} else {
-			r.g.log.Info("fleet guard: withdrawal permitted", "vip", v.VIP, "reason", v.Reason, "took", v.Took)
+			r.g.log.Debug("fleet guard: withdrawal permitted", "vip", v.VIP, "reason", v.Reason, "took", v.Took)
 		}
 	}
 	r.g.o.OnVerdict(v)
