@@ -23,7 +23,11 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 		listen += fmt.Sprintf(", graceful restart (restart time %ds)", int(cfg.BGP.GracefulRestartTime/time.Second))
 	}
 	fmt.Fprintf(w, "BGP: AS %d, router ID %s, %s\n", cfg.BGP.ASN, cfg.BGP.RouterID, listen)
-	fmt.Fprintf(w, "Drain: %s\n\n", drainText(cfg.Node.DrainTime, cfg.Node.MaintenanceFile, "every VIP"))
+	fmt.Fprintf(w, "Drain: %s\n", drainText(cfg.Node.DrainTime, cfg.Node.MaintenanceFile, "every VIP"))
+	if f := cfg.Fleet; f != nil {
+		fmt.Fprintf(w, "Fleet: site %s, node %s, etcd %s; %s\n", f.Site, f.Node, strings.Join(f.EtcdEndpoints, ", "), fleetText(cfg))
+	}
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tAS\tTYPE\tFAMILIES\tNEXT HOP\tHOLD\tOPTIONS")
@@ -220,4 +224,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// fleetText says what the fleet guard holds: each VIP's min_sites, what
+// losing etcd does, and the drain budget.
+func fleetText(cfg *config.Config) string {
+	var floors []string
+	for _, v := range cfg.VIPs {
+		floors = append(floors, fmt.Sprintf("%s %d", v.Name, v.MinSites))
+	}
+	budget := "no drain limit"
+	switch n := cfg.Fleet.MaxDrained; {
+	case n == 1:
+		budget = "at most 1 site drained at once"
+	case n > 1:
+		budget = fmt.Sprintf("at most %d sites drained at once", n)
+	}
+	return fmt.Sprintf("min_sites %s; etcd lost: %s; %s", strings.Join(floors, ", "), cfg.Fleet.OnCoordinatorLost, budget)
 }

@@ -285,6 +285,12 @@ func (d *Daemon) serviceStatus() serviceState {
 	if snap.NodeDrained {
 		fmt.Fprintf(&b, "; node drained: %s", snap.NodeReason)
 	}
+	if snap.DrainWaiting != "" {
+		fmt.Fprintf(&b, "; drain %s", snap.DrainWaiting)
+	}
+	if v := d.fleetView(); v != nil && !v.Coordinator.Connected {
+		b.WriteString("; fleet coordinator (etcd) cannot be reached")
+	}
 	return serviceState{text: b.String(), established: up}
 }
 
