@@ -75,6 +75,11 @@ func (l *loop) applyFloor(vips []config.VIP, d *routes.Desired, now time.Time) {
 			if f != nil {
 				g.Disengage(v.Name)
 				delete(l.floor, v.Name)
+				if st.State == routes.StateGuarded {
+					// Guarded by a verdict that no longer applies (a
+					// reload set min_sites = 0): computed again without it.
+					l.recompute(v, i, d, now)
+				}
 			}
 			continue
 		}
@@ -170,4 +175,19 @@ func (l *loop) forgetVIP(vip string) {
 		delete(l.floor, vip)
 	}
 	l.opts.Fleet.Forget(vip)
+}
+
+// recompute computes vip (d.VIPs[i]) again into d, with the overrides as
+// they are now.
+func (l *loop) recompute(v config.VIP, i int, d *routes.Desired, now time.Time) {
+	one := []config.VIP{v}
+	x := routes.ComputeVIPs(l.cfg, one, l.checks, l.overrides(now, one))
+	d.VIPs[i] = x.VIPs[0]
+	for _, p := range v.Prefixes {
+		if r, ok := x.Routes[p]; ok {
+			d.Routes[p] = r
+		} else {
+			delete(d.Routes, p)
+		}
+	}
 }

@@ -268,3 +268,24 @@ func TestFleetGuardedPrependAtRouter(t *testing.T) {
 		return fmt.Sprintf("%s; %+v", fmtRoute(r.Received(t)[vip4]), a.Snapshot().VIPs)
 	})
 }
+
+// A reload to min_sites = 0 ends the guard's hold: the guarded VIP is
+// withdrawn at once, without asking.
+func TestFleetReloadToNoFloorWithdrawsGuarded(t *testing.T) {
+	cfg := fleetConfig(2)
+	a, log, _, g := startFleet(t, cfg)
+	up(a)
+	expectCalls(t, log, "addr add 203.0.113.42/32", "announce 203.0.113.42/32")
+	down(a)
+	expectCalls(t, log, "fleet engage web 2")
+	a.FleetVerdict(fleet.Verdict{VIP: "web", Seq: g.lastSeq(), Guarded: true, Reason: "no other site announces it"})
+	waitState(t, a, "web", routes.StateGuarded)
+	expectCalls(t, log, "announce 203.0.113.42/32")
+
+	next := fleetConfig(0)
+	if err := a.Reload(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, "web", routes.StateDown)
+	expectCalls(t, log, "fleet disengage web", "withdraw 203.0.113.42/32", "addr remove 203.0.113.42/32", "configure")
+}
