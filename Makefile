@@ -54,14 +54,15 @@ check-generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	fi
 
 # Unit and in-process BGP tests, then the lab tests against real FRR and BIRD
-# routers in network namespaces. test-deps installs frr and bird2 when they
-# are missing (as root; otherwise it fails saying what is missing, so the lab
-# is never skipped silently).
+# routers in network namespaces. test-deps installs frr, bird2 and
+# etcd-server (the fleet lab's coordinator) when they are missing (as root;
+# otherwise it fails saying what is missing, so the lab is never skipped
+# silently).
 test: test-deps unit integration
 
 .PHONY: test-deps
 test-deps:
-	scripts/deps.sh frr bird2 iproute2
+	scripts/deps.sh frr bird2 iproute2 etcd-server
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -351,3 +351,39 @@ func TestStartWithoutEtcd(t *testing.T) {
 	// Its entry was published once connected, as the decision left it.
 	waitFor(t, 5*time.Second, "own entry guarded", func() bool { return entryState(a.g.View(), vip, "ams1") == routes.StateGuarded })
 }
+
+// A guarded VIP is decided again only once the view has shown enough other
+// sites announcing for releaseSettle: a fleet recovering at once sees no
+// withdraw-and-announce blip at a site whose own checks rise a moment
+// later than the others'.
+func TestGuardedReleaseSettles(t *testing.T) {
+	s := startEtcd(t)
+	a := startNode(t, s.fleetCfg("ams1", "edge1"))
+	b := startNode(t, s.fleetCfg("fra1", "edge1"))
+	a.g.Report(vip, routes.StateUp, time.Now(), "")
+	b.g.Report(vip, routes.StateDown, time.Now(), "")
+	a.waitSites(vip, 1)
+	a.engage(vip, 1)
+	a.waitVerdict(vip, 5*time.Second, "guarded", guarded)
+
+	// fra1 comes back: ams1 is released, but not before releaseSettle.
+	t0 := time.Now()
+	b.g.Report(vip, routes.StateUp, time.Now(), "")
+	a.waitVerdict(vip, 5*time.Second, "permitted once fra1 announces", permitted)
+	if took := time.Since(t0); took < releaseSettle {
+		t.Errorf("released %v after fra1 came back, before releaseSettle (%v)", took, releaseSettle)
+	}
+
+	// fra1 fails: ams1 is guarded again (the floor). fra1 comes back and
+	// ams1's own checks rise within the settle time: no verdict at all.
+	b.g.Report(vip, routes.StateDown, time.Now(), "")
+	a.waitVerdict(vip, 5*time.Second, "guarded again", guarded)
+	b.g.Report(vip, routes.StateUp, time.Now(), "")
+	a.waitSites(vip, 2)
+	a.recover(vip) // a verdict after this would fail the test (onVerdict's seq check)
+	for end := time.Now().Add(releaseSettle + 500*time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if v, ok := a.verdict(vip); ok {
+			t.Fatalf("verdict after the VIP recovered: %+v", v)
+		}
+	}
+}

@@ -12,6 +12,13 @@ import (
 // maxInflight bounds the decisions a node takes at once.
 const maxInflight = 16
 
+// releaseSettle is how long the view must show enough other sites
+// announcing before a guarded VIP is decided again (and may be withdrawn):
+// when a fleet recovers at once, a guarded site whose own checks rise a
+// moment after the others' would otherwise be withdrawn and announced again
+// within milliseconds. It is announced degraded meanwhile.
+const releaseSettle = time.Second
+
 // engagement is an engaged VIP, as Run sees it.
 type engagement struct {
 	seq     uint64
@@ -21,6 +28,10 @@ type engagement struct {
 	reason  string // the last verdict's
 	lost    string // on_coordinator_lost of the last verdict when taken without the store
 	queued  bool
+	// releaseAt: when this guarded VIP is decided again, the view having
+	// shown enough other sites announcing for releaseSettle (zero: not
+	// waiting).
+	releaseAt time.Time
 }
 
 // drainState is this node's drain slot, as Run sees it.
@@ -86,6 +97,8 @@ type runner struct {
 	again    map[string]bool // the view changed while it was
 	inflight int
 	results  chan decision
+	settleC  <-chan time.Time // fires at the earliest releaseAt
+	settleAt time.Time
 
 	drain   drainState
 	drained chan drainAttempt
@@ -138,6 +151,9 @@ func (r *runner) loop() error {
 			r.onFlushed(f)
 		case a := <-r.drained:
 			r.onDrainAttempt(a)
+		case <-r.settleC:
+			r.settleC, r.settleAt = nil, time.Time{}
+			r.settled(time.Now())
 		case gen := <-r.revoked:
 			r.revokeBusy = false
 			if gen == r.gen {
@@ -322,7 +338,7 @@ func (r *runner) takeRequests() {
 				e = &engagement{}
 				r.engaged[q.vip] = e
 			}
-			e.seq, e.min, e.has, e.lost = q.seq, q.min, false, ""
+			e.seq, e.min, e.has, e.lost, e.releaseAt = q.seq, q.min, false, "", time.Time{}
 			switch {
 			case q.min <= 0:
 				r.deliver(e, Verdict{VIP: q.vip, Seq: q.seq, Reason: "min_sites 0: no floor", Others: r.viewOthers(q.vip)}, true)
@@ -480,8 +496,44 @@ func (r *runner) recheck(vip string, e *engagement) {
 		return
 	}
 	n := r.viewOthers(vip)
-	if e.guarded && n >= e.min || !e.guarded && n < e.min {
+	switch {
+	case e.guarded && n >= e.min:
+		if e.releaseAt.IsZero() {
+			e.releaseAt = time.Now().Add(releaseSettle)
+			r.armSettle(e.releaseAt)
+		}
+	case !e.guarded && n < e.min:
+		e.releaseAt = time.Time{}
 		r.queueDecide(vip, e)
+	default:
+		e.releaseAt = time.Time{}
+	}
+}
+
+// armSettle makes the run loop call settled at t (or earlier).
+func (r *runner) armSettle(t time.Time) {
+	if r.settleC != nil && !r.settleAt.After(t) {
+		return
+	}
+	r.settleAt = t
+	r.settleC = time.After(time.Until(t))
+}
+
+// settled decides again the guarded VIPs whose view has shown enough other
+// sites for releaseSettle, if it still does.
+func (r *runner) settled(now time.Time) {
+	for vip, e := range r.engaged {
+		if e.releaseAt.IsZero() {
+			continue
+		}
+		if now.Before(e.releaseAt) {
+			r.armSettle(e.releaseAt)
+			continue
+		}
+		e.releaseAt = time.Time{}
+		if e.has && e.guarded && e.lost == "" && r.sess != nil && r.viewOthers(vip) >= e.min {
+			r.queueDecide(vip, e)
+		}
 	}
 }
 

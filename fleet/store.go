@@ -12,6 +12,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/anycastd/anycastd/config"
@@ -97,6 +99,13 @@ func NewEtcdStore(cfg *config.Fleet) (*EtcdStore, error) {
 		DialKeepAliveTimeout: timeout,
 		TLS:                  tlsCfg,
 		Logger:               zap.NewNop(),
+		// gRPC's default reconnect backoff grows to 120s: after an etcd
+		// outage the guard would stay "coordinator lost" (and hold) for
+		// up to two minutes once etcd is back. Retry at least every second.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: timeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)

@@ -17,7 +17,7 @@
 //     `sh -c "PROGRAM ARGS... [>LOG 2>&1] &"` (a background service under
 //     containerlab) starts PROGRAM ARGS as a tracked process of the node
 //     instead, named after PROGRAM, logging to <node dir>/PROGRAM.log;
-//  5. starts each node's software, routers first:
+//  5. starts each node's software, etcd and routers first:
 //     - frr (image name contains "frr"): zebra, then every daemon the bound
 //     `daemons` file sets to yes, each as `/usr/lib/frr/D -N <ns> -f
 //     DIR/frr.conf -i DIR/D.pid -z DIR/zserv.api --vty_socket DIR -P 0`, in
@@ -27,9 +27,13 @@
 //     DIR/bird.pid`;
 //     - anycastd ("anycastd"): the binary from Options.Programs with `-config
 //     DIR/anycastd.toml -log-format text`, logging to DIR/anycastd.log;
+//     - etcd ("etcd"): Debian's /usr/bin/etcd with `--config-file
+//     DIR/etcd.conf.yml`, the bound etcd.conf.yml with its data-dir moved
+//     into DIR; ready once its first client URL answers /health; first of
+//     all, so the anycastd nodes find their coordinator (see etcd.go);
 //     - anything else is a plain host that only runs its exec lines.
-//     The label anycastd.lab/role (host, frr, bird, anycastd) overrides the
-//     image name.
+//     The label anycastd.lab/role (host, frr, bird, anycastd, etcd)
+//     overrides the image name.
 //
 // Program names in exec lines resolve through Options.Programs first (e.g.
 // "siteweb" to a freshly built binary), then PATH.
@@ -40,8 +44,8 @@
 // deleted. Sweep removes what labs of dead processes left behind.
 //
 // Helpers for tests and the demo: Exec, Vtysh, VtyshJSON, Birdc, HTTPGet
-// (from a node's namespace, in process), Log, Dump (every router's view and
-// the anycastd logs), StartNode/KillNode (a node's software),
-// StartProcess/KillProcess/SignalProcess (one daemon or service, e.g. bgpd
-// or siteweb), and WaitFor for polling.
+// (from a node's namespace, in process), EtcdHealthy, Log, Dump (every
+// router's view, etcd's health and the anycastd logs), StartNode/KillNode
+// (a node's software), StartProcess/KillProcess/SignalProcess (one daemon
+// or service, e.g. bgpd, etcd or siteweb), and WaitFor for polling.
 package lab

@@ -144,8 +144,9 @@ func Start(ctx context.Context, topo *Topology, opts Options) (_ *Lab, err error
 		}
 	}
 	l.logf("lab %s: exec lines done", l.ID)
-	// Routers first, then the anycastd nodes that peer with them.
-	for _, role := range []Role{RoleFRR, RoleBIRD, RoleAnycastd} {
+	// The coordinator (etcd) and the routers first, then the anycastd
+	// nodes that use them.
+	for _, role := range []Role{RoleEtcd, RoleFRR, RoleBIRD, RoleAnycastd} {
 		for _, name := range names {
 			if topo.Nodes[name].Role != role {
 				continue

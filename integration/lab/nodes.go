@@ -27,6 +27,8 @@ func (l *Lab) prepareNode(n *Node) error {
 		return l.prepareBIRD(n, dir)
 	case RoleAnycastd:
 		return l.prepareAnycastd(n, dir)
+	case RoleEtcd:
+		return l.prepareEtcd(n, dir)
 	}
 	return nil
 }

@@ -162,6 +162,12 @@ func (l *Lab) Dump(w io.Writer) {
 					fmt.Fprintf(w, "(%s is not running)\n", d)
 				}
 			}
+		case RoleEtcd:
+			health := "healthy"
+			if err := l.EtcdHealthy(name); err != nil {
+				health = err.Error()
+			}
+			fmt.Fprintf(w, "----- %s (etcd): running %v, /health: %s\n", name, l.Running(name, "etcd"), health)
 		case RoleBIRD:
 			fmt.Fprintf(w, "----- %s (BIRD)\n", name)
 			for _, c := range []string{"show protocols all", "show route all"} {

@@ -20,11 +20,12 @@ const (
 	RoleFRR      Role = "frr"      // zebra + the daemons its `daemons` file enables
 	RoleBIRD     Role = "bird"     // bird, with bird.conf
 	RoleAnycastd Role = "anycastd" // the anycastd binary, with anycastd.toml
+	RoleEtcd     Role = "etcd"     // Debian's etcd, with etcd.conf.yml (see etcd.go)
 )
 
 // RoleLabel is the node label that sets a node's role explicitly. Without it
-// the role follows from the image name: "frr", then "bird", then "anycastd";
-// anything else is a plain host.
+// the role follows from the image name: "frr", then "bird", then "etcd",
+// then "anycastd"; anything else is a plain host.
 const RoleLabel = "anycastd.lab/role"
 
 // maxIfName is the kernel's limit on interface names (IFNAMSIZ - 1).
@@ -123,7 +124,7 @@ func Parse(data []byte, dir string) (*Topology, error) {
 		}
 		n.Role = roleOf(n)
 		if n.Role == "" {
-			errs = append(errs, fmt.Errorf("node %s: label %s=%q: want host, frr, bird or anycastd", name, RoleLabel, n.Labels[RoleLabel]))
+			errs = append(errs, fmt.Errorf("node %s: label %s=%q: want host, frr, bird, anycastd or etcd", name, RoleLabel, n.Labels[RoleLabel]))
 		}
 		for _, b := range yn.Binds {
 			parts := strings.Split(b, ":")
@@ -173,7 +174,7 @@ func Parse(data []byte, dir string) (*Topology, error) {
 func roleOf(n *Node) Role {
 	if r, ok := n.Labels[RoleLabel]; ok {
 		switch Role(r) {
-		case RoleHost, RoleFRR, RoleBIRD, RoleAnycastd:
+		case RoleHost, RoleFRR, RoleBIRD, RoleAnycastd, RoleEtcd:
 			return Role(r)
 		}
 		return ""
@@ -184,6 +185,8 @@ func roleOf(n *Node) Role {
 		return RoleFRR
 	case strings.Contains(img, "bird"):
 		return RoleBIRD
+	case strings.Contains(img, "etcd"):
+		return RoleEtcd
 	case strings.Contains(img, "anycastd"):
 		return RoleAnycastd
 	}
