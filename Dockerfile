@@ -36,6 +36,16 @@ RUN apt-get update \
  && mkdir -p /run/bird
 CMD ["bird", "-f", "-c", "/etc/bird/bird.conf"]
 
+# The fleet lab's coordinator (containerlab/anycast-fleet): Debian's etcd
+# with a shell and iproute2 for containerlab's exec lines (the official etcd
+# images are distroless).
+#   docker build --target etcd -t anycastd-etcd:latest .
+FROM debian:12-slim AS etcd
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends etcd-server iproute2 \
+ && rm -rf /var/lib/apt/lists/*
+CMD ["etcd", "--config-file", "/etc/etcd/etcd.conf.yml"]
+
 # The static image. It runs as root (UID 0) on purpose: anycastd needs
 # CAP_NET_ADMIN (VIP addresses over netlink) and CAP_NET_BIND_SERVICE (BGP on
 # port 179), and a container runtime gives a non-root process no effective
