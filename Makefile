@@ -9,7 +9,8 @@ BIN      := bin
 
 all: build
 
-# Packaging and install targets (deb, check-systemd, images) live in mk/.
+# Packaging and install targets (deb, check-systemd, images) live in mk/, and
+# so do the BFD and fleet-guard figures (bench-bfd, soak-bfd, bench-fleet).
 include $(wildcard mk/*.mk)
 
 build:

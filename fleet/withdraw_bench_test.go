@@ -58,11 +58,11 @@ type benchSide struct {
 }
 
 // BenchmarkWithdrawal measures what the fleet guard adds to a withdrawal,
-// in one process: an embedded etcd, an in-process router, a real announcer
+// in one process: an embedded etcd, in-process routers, a real announcer
 // with the real GoBGP speaker (behind timingSpeaker) and a real fleet.Guard
 // of site ams1 wired as the daemon wires it, a Guard of site fra1 that
 // announces "guarded", and, for the baseline, a second real announcer
-// without [fleet] ("solo", its own session to the router).
+// without [fleet] ("solo", with a router of its own).
 //
 // Each iteration brings every VIP up, then sends the down events of
 // "guarded", "plain" and "solo" back to back (the order cycles through all
@@ -214,11 +214,11 @@ func BenchmarkWithdrawal(b *testing.B) {
 	}
 	settle(b, []benchSide{edge, solo}, ams, map[string]routes.State{
 		vipGuarded: routes.StateDown, vipPlain: routes.StateDown, vipRefused: routes.StateDown, vipSolo: routes.StateDown})
-	// The routers stop first, everything withdrawn, nothing in flight
-	// (their cleanups' second Stop does nothing). Even so GoBGP v4.8.0 may
-	// leave a peer's outgoing-queue goroutine behind on either side
-	// (cleanInfiniteChannel drains without waiting), which the package's
-	// goleak check then reports after the figures.
+	// The routers stop here, everything withdrawn (their cleanups' second
+	// Stop does nothing), then the announcers. Whatever the order, GoBGP
+	// v4.8.0 (eapache/channels InfiniteChannel, drained without waiting)
+	// may leave a peer's outgoing-queue goroutine behind, which the
+	// package's goleak check then reports after the figures.
 	r.Stop()
 	rSolo.Stop()
 
