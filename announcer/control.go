@@ -149,7 +149,7 @@ func (l *loop) control(req controlReq) error {
 		args = append(args, "for", req.dur) // then back in service
 	}
 	if e.waiting {
-		l.log.Info("drain requested: it waits for a fleet drain slot ([fleet] max_drained)", args...)
+		l.log.Info("drain requested: taking a fleet drain slot first ([fleet] max_drained)", args...)
 		return nil
 	}
 	l.log.Info("draining: announcing with GRACEFUL_SHUTDOWN, then withdrawing", args...)
@@ -167,7 +167,8 @@ func (l *loop) setDrain(vip, source string, e drainEntry) drainEntry {
 	if old, ok := l.drains[vip][source]; ok && old.waiting {
 		e.waiting, e.forceAt = true, old.forceAt
 	} else if !ok {
-		e.waiting = l.needsSlot() && !l.slot.granted
+		// A stop with nothing announced takes no traffic away: no slot.
+		e.waiting = l.needsSlot() && !l.slot.granted && (source != drainShutdown || len(l.announced) > 0)
 	}
 	if !e.waiting {
 		e.forceAt = time.Time{}

@@ -72,6 +72,10 @@ func (l *loop) applyFloor(vips []config.VIP, d *routes.Desired, now time.Time) {
 		v := vips[i]
 		f := l.floor[v.Name]
 		if v.MinSites == 0 || !st.Guardable {
+			if old, ok := l.states[v.Name]; ok && v.MinSites > 0 && old.State.Announced() && st.State == routes.StateDown {
+				l.log.Info("withdrawing without asking the fleet guard: a definite failure or a lost address always withdraws",
+					"vip", v.Name, "reason", st.Reason)
+			}
 			if f != nil {
 				g.Disengage(v.Name)
 				delete(l.floor, v.Name)

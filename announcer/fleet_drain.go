@@ -39,7 +39,9 @@ func (l *loop) syncSlot(now time.Time) {
 	want, reason := false, ""
 	for _, srcs := range l.drains {
 		for _, e := range srcs {
-			want, reason = true, e.reason
+			if e.waiting || l.slot.requested {
+				want, reason = true, e.reason
+			}
 		}
 	}
 	want = want && l.needsSlot()

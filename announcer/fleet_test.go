@@ -289,3 +289,25 @@ func TestFleetReloadToNoFloorWithdrawsGuarded(t *testing.T) {
 	waitState(t, a, "web", routes.StateDown)
 	expectCalls(t, log, "fleet disengage web", "withdraw 203.0.113.42/32", "addr remove 203.0.113.42/32", "configure")
 }
+
+// A stop with nothing announced takes no traffic away: it waits for no
+// drain slot.
+func TestFleetShutdownWithNothingAnnouncedTakesNoSlot(t *testing.T) {
+	cfg := fleetConfig(1)
+	cfg.Fleet.MaxDrained = 1
+	cfg.Node.DrainTime = time.Hour
+	a, log, _, _ := startFleet(t, cfg)
+	down(a)
+	waitState(t, a, "web", routes.StateDown)
+	if err := a.DrainForShutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := a.WaitDrained(ctx); err != nil {
+		t.Fatalf("WaitDrained: %v (DrainWaiting %q)", err, a.Snapshot().DrainWaiting)
+	}
+	if calls := log.take(); len(calls) != 0 {
+		t.Errorf("calls %v; want none (no slot asked for)", calls)
+	}
+}

@@ -154,6 +154,9 @@ func (l *loop) transitions(ctx context.Context, vips []routes.VIPStatus, now tim
 		if seen && old.State == st.State {
 			st.Since = old.Since
 			l.states[st.Name] = *st
+			if old.Reason != st.Reason {
+				l.reportTransition(*st) // the fleet view shows why, as it is now
+			}
 			continue
 		}
 		from := routes.State("none")

@@ -75,6 +75,7 @@ func fleetMessage(cfg *config.Config, v *fleet.View, only string) *pb.Fleet {
 		}
 		nodes[e.VIP] = append(nodes[e.VIP], &pb.FleetVIPNode{
 			Site: e.Site, Node: e.Node, State: vipState(e.State), Since: timestamp(e.Since), Reason: e.Reason,
+			NoBgp: e.NoBGP,
 		})
 	}
 	slices.Sort(others)

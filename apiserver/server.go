@@ -108,7 +108,7 @@ func (s *Server) GetStatus(ctx context.Context, _ *pb.GetStatusRequest) (*pb.Get
 		Uptime:            durationpb.New(time.Since(s.o.StartTime).Truncate(time.Second)),
 		Asn:               cfg.BGP.ASN,
 		RouterId:          cfg.BGP.RouterID.String(),
-		Drain:             &pb.Drain{Drained: snap.NodeDrained, Reason: snap.NodeReason},
+		Drain:             &pb.Drain{Drained: snap.NodeDrained, Reason: snap.NodeReason, Waiting: snap.DrainWaiting},
 		Vips:              uint32(len(cfg.VIPs)),
 		PrefixesAnnounced: uint32(len(snap.Announced)),
 		Peers:             uint32(len(cfg.BGP.Peers)),

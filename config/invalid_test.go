@@ -18,17 +18,19 @@ var invalidFiles = []struct {
 vip "web": remove_on_withdraw: expected a boolean, got string "yes" (line 22)
 vip "web": on_address_lost: "ignore" is not one of restore, withdraw (line 23)
 vip "dns": on_address_lost: expected a string, got boolean true (line 29)`},
-	{"invalid-fleet.toml", `fleet: etcd_endpoints: "198.18.100.1:2379" must start with http:// or https:// (line 11)
+	{"invalid-fleet.toml", `fleet: etcd_endpoints: mixes http:// and https://: one etcd cluster speaks one of them (line 11)
+fleet: etcd_endpoints: "198.18.100.1:2379" must start with http:// or https:// (line 11)
 fleet: etcd_endpoints: "http://198.18.100.2" must be scheme://host:port, nothing more (etcd's client port is usually 2379) (line 11)
 fleet: etcd_endpoints: "https://198.18.100.3:2379/v3" must be scheme://host:port, nothing more (etcd's client port is usually 2379) (line 11)
+fleet: etcd_endpoints: "http://198.18.100.4:2379" is listed twice (line 11)
 fleet: site: "ams 1" must be 1 to 63 letters, digits, '.', '_' or '-' (line 12)
 fleet: node: "" must be 1 to 63 letters, digits, '.', '_' or '-' (line 13)
 fleet: key_prefix: "anycastd" must start and end with "/", e.g. "/anycastd/" (line 14)
 fleet: on_coordinator_lost: "withdraw" is not one of hold, local (line 15)
-fleet: max_drained: 0 is out of range 1..1000 (line 16)
+fleet: max_drained: -1 is out of range 0..1000 (line 16)
 fleet: lease_ttl: 1s must be whole seconds within 2s..5m (line 17)
 fleet: timeout: 1m0s is outside 100ms..30s (line 18)
-fleet: cert_file: needs https:// etcd_endpoints (TLS) (line 19)
+fleet: cert_file: requires key_file (line 19)
 vip "web": min_sites: -1 is out of range 0..1000 (line 30)`},
 	{"invalid-min-sites.toml", `vip "web": min_sites: needs a [fleet] table (the sites count each other through etcd) (line 20)`},
 	{"invalid-interface-method.toml", `interface: method: "route" is not one of address, local-route (line 11)`},

@@ -81,6 +81,7 @@ func (c *collector) fleet(r *rawFleet) *Fleet {
 		Timeout:           DefaultFleetTimeout,
 	}
 	https := false
+	schemes, seen := map[string]bool{}, map[string]bool{}
 	if r.EtcdEndpoints == nil {
 		s.missing("etcd_endpoints")
 	} else if xs, ok := s.strings("etcd_endpoints", r.EtcdEndpoints); ok {
@@ -98,10 +99,17 @@ func (c *collector) fleet(r *rawFleet) *Fleet {
 				s.elemErr("etcd_endpoints", e.i, "%q must start with http:// or https://", e.s)
 			case u.Port() == "" || !validHostPort(u.Host, false) || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil:
 				s.elemErr("etcd_endpoints", e.i, "%q must be scheme://host:port, nothing more (etcd's client port is usually 2379)", e.s)
+			case seen[e.s]:
+				s.elemErr("etcd_endpoints", e.i, "%q is listed twice", e.s)
 			default:
+				seen[e.s] = true
+				schemes[u.Scheme] = true
 				https = https || u.Scheme == "https"
 				f.EtcdEndpoints = append(f.EtcdEndpoints, e.s)
 			}
+		}
+		if len(schemes) > 1 {
+			s.keyErr("etcd_endpoints", "mixes http:// and https://: one etcd cluster speaks one of them")
 		}
 	}
 	if r.Site == nil {
@@ -134,7 +142,7 @@ func (c *collector) fleet(r *rawFleet) *Fleet {
 	if x, ok := s.oneOf("on_coordinator_lost", r.OnCoordinatorLost, CoordinatorLostHold, CoordinatorLostLocal); ok {
 		f.OnCoordinatorLost = x
 	}
-	if x, ok := s.integer("max_drained", r.MaxDrained, 1, maxMinSites); ok {
+	if x, ok := s.integer("max_drained", r.MaxDrained, 0, maxMinSites); ok {
 		f.MaxDrained = int(x)
 	}
 	if d, ok := s.duration("lease_ttl", r.LeaseTTL); ok {

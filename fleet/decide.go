@@ -160,11 +160,14 @@ type decision struct {
 }
 
 // decide takes vip's floor decision under its lock, within timeout: count
-// the other sites announcing it, and write this node's entry (down when
-// permitted, guarded otherwise) before unlocking.
-func decide(ctx context.Context, st Store, s Session, k keys, vip, site, node string, minSites int, timeout time.Duration) (d decision) {
+// the other sites announcing it, and write this node's entry before
+// unlocking: guarded, or (permitted) withdrawn; reported is the node's
+// latest entry of vip (its state, reason and BGP flag), kept where the
+// decision does not change it.
+func decide(ctx context.Context, st Store, s Session, k keys, vip, site, node string, minSites int, timeout time.Duration, reported Entry) (d decision) {
 	start := time.Now()
 	d.vip = vip
+	defer func() { d.took = time.Since(start) }() // also when etcd fails: that wait is what it cost
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	unlock, err := s.Lock(ctx, k.vipLock(vip))
@@ -176,7 +179,6 @@ func decide(ctx context.Context, st Store, s Session, k keys, vip, site, node st
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		_ = unlock(uctx)
 		cancel()
-		d.took = time.Since(start)
 	}()
 	kvs, _, err := st.Get(ctx, k.vip(vip))
 	if err != nil {
@@ -195,10 +197,7 @@ func decide(ctx context.Context, st Store, s Session, k keys, vip, site, node st
 	d.others = len(others)
 	d.guarded = len(others) < minSites
 	d.reason = reasonOf(others, minSites)
-	d.entry = Entry{VIP: vip, Site: site, Node: node, State: routes.StateDown, Since: time.Now(), Reason: d.reason}
-	if d.guarded {
-		d.entry.State = routes.StateGuarded
-	}
+	d.entry = decidedEntry(reported, vip, site, node, d.guarded, d.reason)
 	b, _ := json.Marshal(d.entry)
 	if err := s.Write(ctx, []Op{{Key: k.entry(vip, site, node), Value: b}}); err != nil {
 		d.err = fmt.Errorf("writing %s: %w", vip, err)
@@ -261,4 +260,23 @@ func (k keys) applyAll(entries map[string]map[string]Entry, slots map[string]Slo
 	for _, kv := range kvs {
 		k.apply(entries, slots, kv)
 	}
+}
+
+// decidedEntry is this node's entry of vip after a decision: guarded (since
+// when it was first), or withdrawn where it is announced now; otherwise the
+// reported entry as it is.
+func decidedEntry(reported Entry, vip, site, node string, guarded bool, reason string) Entry {
+	e := reported
+	e.VIP, e.Site, e.Node = vip, site, node
+	now := time.Now()
+	switch {
+	case guarded:
+		if e.State != routes.StateGuarded {
+			e.Since = now
+		}
+		e.State, e.Reason = routes.StateGuarded, "guarded by the fleet: "+reason
+	case e.State == "" || e.InRIB():
+		e.State, e.Since, e.Reason = routes.StateDown, now, "withdrawing, the fleet guard permits it: "+reason
+	}
+	return e
 }

@@ -31,12 +31,21 @@ type Entry struct {
 	Since time.Time `json:"since"`
 	// Reason is the node's reason for State (its VIPStatus.Reason).
 	Reason string `json:"reason,omitempty"`
+	// NoBGP: the node has no established BGP session, so what it
+	// announces reaches no router (its uplink is down, say).
+	NoBGP bool `json:"no_bgp,omitempty"`
 }
 
 // Announcing reports whether the entry counts towards the VIP's sites
-// announcing it: up, degraded or guarded. A draining VIP is on its way out
-// and does not count.
+// announcing it: up, degraded or guarded, at a node with an established
+// BGP session. A draining VIP is on its way out and does not count.
 func (e Entry) Announcing() bool {
+	return !e.NoBGP && e.InRIB()
+}
+
+// InRIB reports whether the node's state announces the VIP (up, degraded
+// or guarded), whether or not a router hears it.
+func (e Entry) InRIB() bool {
 	return e.State == routes.StateUp || e.State == routes.StateDegraded || e.State == routes.StateGuarded
 }
 

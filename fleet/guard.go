@@ -46,7 +46,14 @@ type Guard struct {
 	reqs       []request
 	// reports: coalesced Report/Forget (nil: forget) not yet taken by Run.
 	reports map[string]*Entry
-	wake    chan struct{}
+	// noBGP: the node has no established BGP session (SetBGP); stamped on
+	// every entry written.
+	noBGP bool
+	// mine: this node's latest reported entries. The view shows them in
+	// place of what the watch says of this node: they are the truth here,
+	// even before they are written (or while etcd cannot be reached).
+	mine map[string]Entry
+	wake chan struct{}
 	// The view: entries by VIP, then "site/node"; slots by "site/node".
 	entries map[string]map[string]Entry
 	slots   map[string]Slot
@@ -63,6 +70,7 @@ const (
 	reqDrain
 	reqRelease
 	reqConfig
+	reqBGP // SetBGP changed the flag: every own entry is written again
 )
 
 type request struct {
@@ -78,6 +86,7 @@ type request struct {
 func New(cfg *config.Fleet, store Store, o Options) *Guard {
 	g := &Guard{cfg: cfg, store: store, o: o, log: o.Logger,
 		reports: map[string]*Entry{},
+		mine:    map[string]Entry{},
 		wake:    make(chan struct{}, 1),
 		entries: map[string]map[string]Entry{},
 		slots:   map[string]Slot{},
@@ -154,15 +163,49 @@ func (g *Guard) Disengage(vip string) { g.push(request{kind: reqDisengage, vip: 
 // latest report wins).
 func (g *Guard) Report(vip string, st routes.State, since time.Time, reason string) {
 	g.mu.Lock()
-	g.reports[vip] = &Entry{VIP: vip, Site: g.cfg.Site, Node: g.cfg.Node, State: st, Since: since, Reason: reason}
+	e := Entry{VIP: vip, Site: g.cfg.Site, Node: g.cfg.Node, State: st, Since: since, Reason: reason}
+	g.reports[vip] = &e
+	g.mine[vip] = e
+	g.snap = nil
+	g.notifyLocked()
 	g.mu.Unlock()
 	g.poke()
+}
+
+// SetBGP tells the guard whether the node has at least one established
+// BGP session. Without one, its entries say so (Entry.NoBGP) and count
+// for no VIP, whatever their state: its routes reach no router. A guard
+// starts assuming one.
+func (g *Guard) SetBGP(established bool) {
+	g.mu.Lock()
+	changed := g.noBGP == established
+	g.noBGP = !established
+	if changed {
+		g.reqs = append(g.reqs, request{kind: reqBGP})
+		g.snap = nil
+		g.notifyLocked()
+	}
+	g.mu.Unlock()
+	if changed {
+		g.poke()
+	}
+}
+
+// stamp returns e with this node's BGP flag.
+func (g *Guard) stamp(e Entry) Entry {
+	g.mu.Lock()
+	e.NoBGP = g.noBGP
+	g.mu.Unlock()
+	return e
 }
 
 // Forget removes this node's entry of vip (no longer configured).
 func (g *Guard) Forget(vip string) {
 	g.mu.Lock()
 	g.reports[vip] = nil
+	delete(g.mine, vip)
+	g.snap = nil
+	g.notifyLocked()
 	g.mu.Unlock()
 	g.poke()
 }
@@ -199,7 +242,7 @@ func (g *Guard) WatchView() (View, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.snap == nil {
-		v := viewOf(g.entries, g.slots)
+		v := viewOf(g.withMine(), g.slots)
 		v.Site, v.Node, v.MaxDrained, v.Coordinator = g.cfg.Site, g.cfg.Node, g.maxDrained, g.coord
 		g.snap = &v
 	}
@@ -236,6 +279,32 @@ func viewOf(entries map[string]map[string]Entry, slots map[string]Slot) View {
 		return a.Node < b.Node
 	})
 	return v
+}
+
+// withMine is the watched entries with this node's replaced by its latest
+// reports (g.mu held).
+func (g *Guard) withMine() map[string]map[string]Entry {
+	if len(g.mine) == 0 {
+		return g.entries
+	}
+	out := make(map[string]map[string]Entry, len(g.entries)+len(g.mine))
+	for vip, m := range g.entries {
+		c := make(map[string]Entry, len(m))
+		for k, e := range m {
+			if e.Site != g.cfg.Site || e.Node != g.cfg.Node {
+				c[k] = e
+			}
+		}
+		out[vip] = c
+	}
+	for vip, e := range g.mine {
+		if out[vip] == nil {
+			out[vip] = map[string]Entry{}
+		}
+		e.NoBGP = g.noBGP
+		out[vip][e.Site+"/"+e.Node] = e
+	}
+	return out
 }
 
 // notifyLocked wakes the view's watchers (g.mu held).

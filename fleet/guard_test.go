@@ -317,8 +317,13 @@ func TestStopRevokes(t *testing.T) {
 func TestReadView(t *testing.T) {
 	s := startEtcd(t)
 	a := startNode(t, s.fleetCfg("ams1", "edge1"))
-	reportUp(t, 1, a)
-	v, err := ReadView(context.Background(), s.fleetCfg("fra1", "edge1"))
+	reportUp(t, 1, a) // a's own view shows its report at once; etcd follows
+	var v View
+	var err error
+	waitFor(t, 5*time.Second, "ams1's entry in etcd", func() bool {
+		v, err = ReadView(context.Background(), s.fleetCfg("fra1", "edge1"))
+		return err != nil || len(v.Entries) > 0
+	})
 	if err != nil || !v.Coordinator.Connected || len(v.Entries) != 1 || v.Entries[0].Site != "ams1" || v.Entries[0].State != routes.StateUp {
 		t.Errorf("ReadView: %+v, %v", v, err)
 	}

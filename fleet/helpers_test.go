@@ -147,6 +147,9 @@ type node struct {
 	seq      map[string]uint64  // engaged VIPs' seq (0: not engaged)
 	verdicts map[string]Verdict // the last one per VIP
 	drains   []DrainSlotEvent
+	// quiet: verdicts are not reported back as the VIP's state (as the
+	// announcer does not when the state stays, e.g. held)
+	quiet bool
 }
 
 func startNode(t testing.TB, cfg *config.Fleet) *node {
@@ -217,6 +220,9 @@ func (n *node) onVerdict(v Verdict) {
 		return
 	}
 	n.verdicts[v.VIP] = v
+	if n.quiet {
+		return
+	}
 	st := routes.StateDown
 	if v.Guarded {
 		st = routes.StateGuarded

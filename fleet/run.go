@@ -32,6 +32,9 @@ type engagement struct {
 	// shown enough other sites announcing for releaseSettle (zero: not
 	// waiting).
 	releaseAt time.Time
+	// failedTook: how long the decision that found the store lost took
+	// (its lost verdict and metric say so).
+	failedTook time.Duration
 }
 
 // drainState is this node's drain slot, as Run sees it.
@@ -289,10 +292,12 @@ func (r *runner) lostVerdict(vip string, e *engagement, mode string) {
 		return
 	}
 	guarded := mode != config.CoordinatorLostLocal
-	r.deliver(e, Verdict{VIP: vip, Seq: e.seq, Guarded: guarded, Reason: lostReason(mode), Others: -1}, false)
+	took := e.failedTook
+	e.failedTook = 0
+	r.deliver(e, Verdict{VIP: vip, Seq: e.seq, Guarded: guarded, Reason: lostReason(mode), Others: -1, Took: took}, false)
 	e.lost = mode
 	if r.g.o.Observe != nil {
-		r.g.o.Observe("coordinator_lost", 0)
+		r.g.o.Observe("coordinator_lost", took)
 	}
 }
 
@@ -360,6 +365,12 @@ func (r *runner) takeRequests() {
 			r.drain.want, r.drain.told = false, nil
 			if r.drain.held {
 				r.drain.held, r.drain.dirty = false, true
+			}
+		case reqBGP:
+			for vip, e := range r.own {
+				if e != nil {
+					r.dirty[vip] = true
+				}
 			}
 		case reqConfig:
 			if r.sess == nil && r.tried {
@@ -440,8 +451,13 @@ func (r *runner) dispatch(vip string, e *engagement) {
 	r.inflight++
 	_, _, timeout := r.g.live()
 	sess, gen, seq, minSites := r.sess, r.gen, e.seq, e.min
+	var reported Entry
+	if own := r.own[vip]; own != nil {
+		reported = *own
+	}
+	reported = r.g.stamp(reported)
 	go func() {
-		d := decide(r.ctx, r.g.store, sess, r.k, vip, r.site, r.node, minSites, timeout)
+		d := decide(r.ctx, r.g.store, sess, r.k, vip, r.site, r.node, minSites, timeout, reported)
 		d.seq, d.gen = seq, gen
 		select {
 		case r.results <- d:
@@ -463,6 +479,9 @@ func (r *runner) onDecision(d decision) {
 		return
 	}
 	if d.err != nil {
+		if e != nil && e.seq == d.seq {
+			e.failedTook = d.took
+		}
 		r.lost(d.err)
 		return
 	}
@@ -605,7 +624,7 @@ func (r *runner) flush() {
 		if e := r.own[vip]; e == nil {
 			op.Delete = true
 		} else {
-			op.Value, _ = json.Marshal(e)
+			op.Value, _ = json.Marshal(r.g.stamp(*e))
 		}
 		ops = append(ops, op)
 		vips = append(vips, vip)
@@ -733,7 +752,7 @@ func (r *runner) tellDrain(ev DrainSlotEvent) {
 	}
 	d.told = &ev
 	if ev.Granted {
-		r.g.log.Info("fleet: drain slot granted", "site", r.site, "node", r.node)
+		r.g.log.Debug("fleet: drain slot granted", "site", r.site, "node", r.node)
 	} else {
 		r.g.log.Info("fleet: "+ev.Detail, "site", r.site, "node", r.node)
 	}

@@ -298,9 +298,12 @@ func vipState(cfg *config.Config, v config.VIP, checks map[string]CheckStatus, o
 // reason why, with the degraded attributes (GuardedPrepend without
 // [vip.degraded]).
 func guarded(v config.VIP, st VIPStatus, why string) (VIPStatus, *Route) {
-	checks := st.Reason
+	inner := st.Reason // a held VIP's reason names its checks already
+	if st.State == StateDown {
+		inner = "checks: " + inner
+	}
 	st.State = StateGuarded
-	st.Reason = fmt.Sprintf("guarded by the fleet: %s; checks: %s", why, checks)
+	st.Reason = fmt.Sprintf("guarded by the fleet: %s; %s", why, inner)
 	r := attributes(v, StateDegraded)
 	r.Prepend = GuardedPrependOf(v)
 	return st, &r

@@ -57,7 +57,11 @@ func renderFleet(w io.Writer, now time.Time, f *pb.Fleet) {
 			if n.Site == f.Site && n.Node == f.Node {
 				node += "*"
 			}
-			row(tw, append(head[:3:3], n.Site, node, vipState(n.State), ago(now, n.Since), n.Reason)...)
+			state := vipState(n.State)
+			if n.NoBgp {
+				state += " (no BGP session)"
+			}
+			row(tw, append(head[:3:3], n.Site, node, state, ago(now, n.Since), n.Reason)...)
 		}
 	}
 	tw.Flush()

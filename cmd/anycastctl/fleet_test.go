@@ -90,8 +90,9 @@ func testFleet() *pb.Fleet {
 					Reason: "drained: kernel upgrade"},
 			}},
 			{Name: "api", MinSites: 1},
-			{Name: "dns", AnnouncingSites: 1, KnownSites: 1, Nodes: []*pb.FleetVIPNode{
+			{Name: "dns", AnnouncingSites: 1, KnownSites: 2, Nodes: []*pb.FleetVIPNode{
 				{Site: "fra1", Node: "edge1", State: pb.VIPState_VIP_STATE_UP, Since: tsAgo(time.Hour)},
+				{Site: "lhr1", Node: "edge2", State: pb.VIPState_VIP_STATE_UP, Since: tsAgo(time.Hour), NoBgp: true},
 			}},
 		},
 	}
@@ -122,7 +123,7 @@ func TestFleetCommand(t *testing.T) {
 		t.Errorf("fleet: exit %d\n%s%s", code, out, errOut)
 	}
 	out, _, code = ctl(t, context.Background(), "--socket", socket, "fleet", "dns")
-	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != exitOK || len(lines) != 4 || !strings.HasPrefix(lines[3], "dns ") {
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != exitOK || len(lines) != 5 || !strings.HasPrefix(lines[3], "dns ") || !strings.Contains(lines[4], "up (no BGP session)") {
 		t.Errorf("fleet dns: exit %d\n%s", code, out)
 	}
 	out, _, code = ctl(t, context.Background(), "--socket", socket, "fleet", "-o", "json")

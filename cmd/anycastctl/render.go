@@ -104,6 +104,8 @@ func renderStatus(w io.Writer, now time.Time, n *pb.Node) {
 	drained := "no"
 	if d := n.GetDrain(); d.GetDrained() {
 		drained = "yes: " + d.Reason
+	} else if d.GetWaiting() != "" {
+		drained = "not yet, " + d.Waiting
 	}
 	row(tw, "node drained", drained)
 	row(tw, "VIPs", fmt.Sprintf("%d of %d announced (%d prefixes)", n.VipsAnnounced, n.Vips, n.PrefixesAnnounced))

@@ -84,7 +84,7 @@ func describe(w io.Writer, path string, cfg *config.Config) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VIP\tPREFIX\tANNOUNCED TO\tGUARDED BY\tATTRIBUTES")
+	fmt.Fprintln(tw, "VIP\tPREFIX\tANNOUNCED TO\tCHECKED BY\tATTRIBUTES")
 	for _, v := range cfg.VIPs {
 		guard := fmt.Sprintf("%s (%s)", strings.Join(v.Checks, ", "), requireText(v))
 		for _, p := range v.Prefixes {
@@ -229,8 +229,11 @@ func dash(s string) string {
 // fleetText says what the fleet guard holds: each VIP's min_sites, what
 // losing etcd does, and the drain budget.
 func fleetText(cfg *config.Config) string {
-	var floors []string
-	for _, v := range cfg.VIPs {
+	floors := []string{"(no VIPs)"}
+	for i, v := range cfg.VIPs {
+		if i == 0 {
+			floors = floors[:0]
+		}
 		floors = append(floors, fmt.Sprintf("%s %d", v.Name, v.MinSites))
 	}
 	budget := "no drain limit"

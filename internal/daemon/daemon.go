@@ -106,6 +106,7 @@ func New(o Options) (*Daemon, error) {
 	opts.Observer = ev
 	d.ann = announcer.New(cfg, d.speaker, d.log, opts)
 	ev.ann = d.ann
+	ev.bgpUp = d.fleetSessions()
 	d.notify = newNotifier(o.Notify, d.log, d.serviceStatus, d.ann.Heartbeat)
 	d.checks = health.NewManager(d.log, ev.CheckChanged)
 	d.speaker.OnPeerState(ev.PeerChanged)

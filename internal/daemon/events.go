@@ -16,6 +16,9 @@ type events struct {
 	hub     *apiserver.Hub
 	metrics *metrics.Metrics // nil without a metrics listener
 	ann     *announcer.Announcer
+	// bgpUp, with [fleet], keeps the guard told whether any session is
+	// established (fleet.go); nil without.
+	bgpUp func(announcer.PeerEvent)
 }
 
 var _ announcer.Observer = (*events)(nil)
@@ -31,6 +34,9 @@ func (e *events) PeerChanged(ev announcer.PeerEvent) {
 		e.metrics.PeerChanged(ev)
 	}
 	e.ann.PeerChanged(ev)
+	if e.bgpUp != nil {
+		e.bgpUp(ev)
+	}
 }
 
 func (e *events) VIPChanged(ev announcer.VIPEvent) {

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/anycastd/anycastd/announcer"
@@ -14,6 +16,9 @@ import (
 type fleetPart struct {
 	guard *fleet.Guard
 	store *fleet.EtcdStore
+
+	mu sync.Mutex
+	up map[netip.Addr]bool // the established sessions, by peer
 }
 
 // newFleet builds the fleet guard for cfg.Fleet, wired to the announcer
@@ -37,9 +42,31 @@ func (d *Daemon) newFleet(cfg *config.Config, opts *announcer.Options) error {
 		},
 		Logger: d.log,
 	})
-	d.fleet = &fleetPart{guard: g, store: store}
+	// Until a BGP session is established this node's routes reach no
+	// router: its entries count for no VIP.
+	g.SetBGP(false)
+	d.fleet = &fleetPart{guard: g, store: store, up: make(map[netip.Addr]bool)}
 	opts.Fleet = g
 	return nil
+}
+
+// fleetSessions returns what tells the guard, on every session change,
+// whether any BGP session is established; nil without [fleet].
+func (d *Daemon) fleetSessions() func(announcer.PeerEvent) {
+	f := d.fleet
+	if f == nil {
+		return nil
+	}
+	return func(ev announcer.PeerEvent) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if ev.Established() {
+			f.up[ev.Address] = true
+		} else {
+			delete(f.up, ev.Address)
+		}
+		f.guard.SetBGP(len(f.up) > 0)
+	}
 }
 
 // fleetView is the metrics' and the API's view of the fleet; nil without

@@ -425,9 +425,13 @@ func (x *Node) GetPeersEstablished() uint32 {
 // Drain says whether the whole node is drained (by an operator, a
 // maintenance file or shutdown), and why.
 type Drain struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Drained       bool                   `protobuf:"varint,1,opt,name=drained,proto3" json:"drained,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Drained bool                   `protobuf:"varint,1,opt,name=drained,proto3" json:"drained,omitempty"`
+	Reason  string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Not empty while a drain waits for a fleet drain slot ([fleet]
+	// max_drained), e.g. "waiting for a drain slot: 1 of 1 held by
+	// ams2/edge1"; the VIPs stay in service meanwhile.
+	Waiting       string `protobuf:"bytes,3,opt,name=waiting,proto3" json:"waiting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -472,6 +476,13 @@ func (x *Drain) GetDrained() bool {
 func (x *Drain) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *Drain) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
 	}
 	return ""
 }
@@ -2279,7 +2290,10 @@ type FleetVIPNode struct {
 	// When the VIP entered its state at that node.
 	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
 	// Why, as that node says (its VIP reason).
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The node has no established BGP session: what it announces reaches no
+	// router, and it counts for no VIP's sites.
+	NoBgp         bool `protobuf:"varint,6,opt,name=no_bgp,json=noBgp,proto3" json:"no_bgp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2349,6 +2363,13 @@ func (x *FleetVIPNode) GetReason() string {
 	return ""
 }
 
+func (x *FleetVIPNode) GetNoBgp() bool {
+	if x != nil {
+		return x.NoBgp
+	}
+	return false
+}
+
 var File_anycastd_v1_resources_proto protoreflect.FileDescriptor
 
 const file_anycastd_v1_resources_proto_rawDesc = "" +
@@ -2369,10 +2390,11 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x12prefixes_announced\x18\n" +
 	" \x01(\rR\x11prefixesAnnounced\x12\x14\n" +
 	"\x05peers\x18\v \x01(\rR\x05peers\x12+\n" +
-	"\x11peers_established\x18\f \x01(\rR\x10peersEstablished\"9\n" +
+	"\x11peers_established\x18\f \x01(\rR\x10peersEstablished\"S\n" +
 	"\x05Drain\x12\x18\n" +
 	"\adrained\x18\x01 \x01(\bR\adrained\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa7\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\awaiting\x18\x03 \x01(\tR\awaiting\"\xa7\x02\n" +
 	"\x03VIP\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x05state\x12\x16\n" +
@@ -2530,13 +2552,14 @@ const file_anycastd_v1_resources_proto_rawDesc = "" +
 	"\x10announcing_sites\x18\x03 \x01(\rR\x0fannouncingSites\x12\x1f\n" +
 	"\vknown_sites\x18\x04 \x01(\rR\n" +
 	"knownSites\x12/\n" +
-	"\x05nodes\x18\x05 \x03(\v2\x19.anycastd.v1.FleetVIPNodeR\x05nodes\"\xad\x01\n" +
+	"\x05nodes\x18\x05 \x03(\v2\x19.anycastd.v1.FleetVIPNodeR\x05nodes\"\xc4\x01\n" +
 	"\fFleetVIPNode\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12+\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x15.anycastd.v1.VIPStateR\x05state\x120\n" +
 	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason*\xd5\x01\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x15\n" +
+	"\x06no_bgp\x18\x06 \x01(\bR\x05noBgp*\xd5\x01\n" +
 	"\bVIPState\x12\x19\n" +
 	"\x15VIP_STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fVIP_STATE_UP\x10\x01\x12\x16\n" +
