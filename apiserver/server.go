@@ -48,9 +48,10 @@ type Options struct {
 	Checks    func() []health.CheckState
 	Speaker   Speaker
 	Hub       *Hub
-	// Reload reloads the configuration; nil: reloading is not supported
-	// (Reload answers UNIMPLEMENTED).
-	Reload func(ctx context.Context) error
+	// Reload reloads the configuration and returns warnings about a
+	// reload that went ahead; nil: reloading is not supported (Reload
+	// answers UNIMPLEMENTED).
+	Reload func(ctx context.Context) (warnings []string, err error)
 	// Report sets the result of a push ("ttl") check; nil: not supported.
 	Report func(check string, healthy bool, message string) error
 	// Restart begins a planned restart (as SIGUSR2 does) and returns the
@@ -486,7 +487,8 @@ func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadRes
 	if s.o.Reload == nil {
 		return nil, status.Error(codes.Unimplemented, "this anycastd cannot reload its configuration over the API yet; restart it to apply a new configuration")
 	}
-	if err := s.o.Reload(ctx); err != nil {
+	warnings, err := s.o.Reload(ctx)
+	if err != nil {
 		if c := status.Code(err); c != codes.Unknown {
 			return nil, err
 		}
@@ -497,7 +499,7 @@ func (s *Server) Reload(ctx context.Context, _ *pb.ReloadRequest) (*pb.ReloadRes
 		return nil, status.Errorf(codes.FailedPrecondition, "reload refused, the running configuration stays: %v", err)
 	}
 	s.o.Logger.Info("configuration reloaded over the API")
-	return &pb.ReloadResponse{}, nil
+	return &pb.ReloadResponse{Warnings: warnings}, nil
 }
 
 // Restart implements pb.AnycastdServiceServer.

@@ -219,15 +219,15 @@ func TestHealthAndReflection(t *testing.T) {
 func TestControlArguments(t *testing.T) {
 	reloadErr := errors.New("vip \"x\": prefixes is required (line 3)")
 	reloads := 0
-	ann, l := testServer(t, config.API{}, Options{Reload: func(context.Context) error {
+	ann, l := testServer(t, config.API{}, Options{Reload: func(context.Context) ([]string, error) {
 		reloads++
 		switch reloads {
 		case 1:
-			return nil
+			return []string{`removing VIP "dns" here leaves 1 site announcing it fleet-wide (fra1), below its min_sites 2`}, nil
 		case 2:
-			return reloadErr
+			return nil, reloadErr
 		}
-		return fmt.Errorf("%w: adding peer 198.18.1.1: timeout", announcer.ErrNotConverged)
+		return nil, fmt.Errorf("%w: adding peer 198.18.1.1: timeout", announcer.ErrNotConverged)
 	}})
 	c := pb.NewAnycastdServiceClient(client(t, unixTarget(l), nil))
 	ctx := context.Background()
@@ -256,8 +256,8 @@ func TestControlArguments(t *testing.T) {
 	if got := ann.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("announcer calls = %q, want %q", got, want)
 	}
-	if _, err := c.Reload(ctx, &pb.ReloadRequest{}); err != nil {
-		t.Errorf("Reload: %v", err)
+	if resp, err := c.Reload(ctx, &pb.ReloadRequest{}); err != nil || len(resp.GetWarnings()) != 1 {
+		t.Errorf("Reload: %v, %v; want one warning", resp, err)
 	}
 	_, err := c.Reload(ctx, &pb.ReloadRequest{})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "prefixes is required") {

@@ -243,6 +243,9 @@ func cmdReload(ctx context.Context, c *cli, _ []string) error {
 		return printJSON(c.stdout, resp)
 	}
 	fmt.Fprintln(c.stdout, "configuration reloaded")
+	for _, w := range resp.GetWarnings() {
+		fmt.Fprintln(c.stdout, "warning:", w)
+	}
 	return nil
 }
 

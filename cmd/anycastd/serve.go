@@ -47,7 +47,7 @@ func serve(logger *slog.Logger, path string, cfg *config.Config) error {
 	// reload under way.
 	reloadCtx, cancelReload := context.WithCancel(context.Background())
 	defer cancelReload()
-	reloads := newReloader(func() { _ = d.Reload(reloadCtx) })
+	reloads := newReloader(func() { _, _ = d.Reload(reloadCtx) })
 	restart := false // SIGUSR2 without graceful restart: exit 75 after the stop
 	for {
 		select {

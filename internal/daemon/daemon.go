@@ -283,8 +283,10 @@ func (d *Daemon) DrainTime() time.Duration { return d.ann.Snapshot().Config.Node
 // A file with errors or a refused change leaves everything as it was and
 // returns an error naming the problem. An error wrapping
 // announcer.ErrNotConverged means the configuration is in force but the
-// speaker is still catching up.
-func (d *Daemon) Reload(ctx context.Context) error {
+// speaker is still catching up. warnings (logged too) are about a reload
+// that went ahead: with [fleet], removed VIPs that leave fewer than their
+// min_sites sites announcing them.
+func (d *Daemon) Reload(ctx context.Context) (warnings []string, err error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.notify.reloading()
@@ -304,7 +306,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		} else {
 			d.log.Error("reload refused: the configuration cannot be read; the running one stays", "file", path, "err", err)
 		}
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	diff := config.Compare(d.ann.Snapshot().Config, newCfg)
 	if refused := diff.Refused(); len(refused) > 0 {
@@ -312,22 +314,22 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		for _, c := range refused {
 			d.log.Error("reload refused; the running configuration stays", "change", c.String())
 		}
-		return fmt.Errorf("%s: %s", refused[0].What, refused[0].Detail)
+		return nil, fmt.Errorf("%s: %s", refused[0].What, refused[0].Detail)
 	}
 	if diff.Empty() {
 		d.metrics.ConfigLoaded(true, time.Now())
 		d.log.Info("reload: the configuration did not change", "file", path)
-		return nil
+		return nil, nil
 	}
 	for _, c := range diff.Changes {
 		d.log.Info("reload", "change", c.String())
 	}
-	d.fleetRemovalWarnings(d.ann.Snapshot().Config, newCfg)
+	warnings = d.fleetRemovalWarnings(d.ann.Snapshot().Config, newCfg)
 	annErr := d.ann.Reload(ctx, newCfg)
 	if annErr != nil && !errors.Is(annErr, announcer.ErrNotConverged) {
 		d.metrics.ConfigLoaded(false, time.Now())
 		d.log.Error("reload failed; the running configuration stays", "err", annErr)
-		return annErr
+		return warnings, annErr
 	}
 	started, stopped, restarted := d.checks.Update(newCfg.Checks)
 	d.syncBFD(newCfg)
@@ -337,7 +339,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.log.Info("configuration reloaded", "file", path, "checks_started", started, "checks_stopped", stopped,
 		"checks_restarted", restarted)
 	go releaseMemory()
-	return annErr
+	return warnings, annErr
 }
 
 // Shutdown, step one: the RFC 8326 drain. Every VIP is announced with

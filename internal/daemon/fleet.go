@@ -109,13 +109,15 @@ func (d *Daemon) startFleet() {
 
 // fleetRemovalWarnings warns about the VIPs whose removal by a reload
 // leaves fewer than min_sites sites announcing them fleet-wide.
-func (d *Daemon) fleetRemovalWarnings(old, new *config.Config) {
+func (d *Daemon) fleetRemovalWarnings(old, new *config.Config) []string {
 	if d.fleet == nil {
-		return
+		return nil
 	}
-	for _, w := range fleet.RemovalWarnings(d.fleet.guard.View(), old, new) {
+	ws := fleet.RemovalWarnings(d.fleet.guard.View(), old, new)
+	for _, w := range ws {
 		d.log.Warn("reload: "+w, "warning", "fleet")
 	}
+	return ws
 }
 
 // reloadFleet hands the guard a reload's [fleet] (max_drained,

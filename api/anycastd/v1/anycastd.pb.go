@@ -985,7 +985,10 @@ func (*ReloadRequest) Descriptor() ([]byte, []int) {
 }
 
 type ReloadResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Warnings about the reload, which went ahead: e.g. with [fleet], a VIP
+	// removed here that leaves fewer than its min_sites sites announcing it.
+	Warnings      []string `protobuf:"bytes,1,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1018,6 +1021,13 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
 	return file_anycastd_v1_anycastd_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReloadResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
 }
 
 type RestartRequest struct {
@@ -1253,8 +1263,9 @@ const file_anycastd_v1_anycastd_proto_rawDesc = "" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"\x11\n" +
 	"\x0fUndrainResponse\"\x0f\n" +
-	"\rReloadRequest\"\x10\n" +
-	"\x0eReloadResponse\"\x10\n" +
+	"\rReloadRequest\",\n" +
+	"\x0eReloadResponse\x12\x1a\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\x10\n" +
 	"\x0eRestartRequest\"C\n" +
 	"\x0fRestartResponse\x120\n" +
 	"\x14restart_time_seconds\x18\x01 \x01(\rR\x12restartTimeSeconds\"^\n" +
