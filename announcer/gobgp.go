@@ -31,6 +31,9 @@ type GoBGP struct {
 	// announced are the prefixes with a path in GoBGP (Withdraw deletes
 	// only those).
 	announced map[netip.Prefix]bool
+	// lastPath is each announced prefix's route as last added, to tell a
+	// change of its prepend alone (see Announce).
+	lastPath map[netip.Prefix]routes.Route
 	// prepends holds each announced prefix's Route.Prepend (none: left
 	// out): its membership of the export policy's prepend sets
 	// (gobgp_policy.go). Written by the loop's goroutine.
@@ -72,7 +75,8 @@ func (g *GoBGP) OnPeerState(f func(PeerEvent)) { g.onPeer = f }
 // NewGoBGP returns a speaker that logs through logger. GoBGP's own lines go
 // to it too, at anycastd's levels (logger.go: GoBGP's Info is debug).
 func NewGoBGP(logger *slog.Logger) *GoBGP {
-	g := &GoBGP{logger: logger, announced: make(map[netip.Prefix]bool), sessionsFor: make(map[string]*api.Peer)}
+	g := &GoBGP{logger: logger, announced: make(map[netip.Prefix]bool), lastPath: make(map[netip.Prefix]routes.Route),
+		sessionsFor: make(map[string]*api.Peer)}
 	g.s = server.NewBgpServer(server.LoggerOption(newGoBGPLogger(logger.With("component", "gobgp"), g.notificationSent, g.notificationReceived), nil))
 	// Serve returns once Stop has stopped the instance.
 	go g.s.Serve()
@@ -211,14 +215,18 @@ func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
 		}
 		paths[i] = path
 	}
-	// A path already announced whose prepend changes: the export policy
-	// applies the prepend, so the path itself may be the same, and GoBGP
-	// sends nothing for a path equal to the one it replaces. Its eBGP
-	// peers get their routes again below.
+	// A path already announced whose prepend alone changes: the export
+	// policy applies the prepend, so the path itself is the same, and
+	// GoBGP sends nothing for a path equal to the one it replaces. Its
+	// eBGP peers get their routes again below. (When other attributes
+	// change too, the new path goes out by itself.)
 	g.mu.Lock()
 	resend := false
 	for _, r := range rs {
-		resend = resend || (g.announced[r.Prefix] && g.prepends[r.Prefix] != r.Prepend)
+		if old, ok := g.lastPath[r.Prefix]; ok && old.Prepend != r.Prepend {
+			old.Prepend = r.Prepend
+			resend = resend || old.Equal(r)
+		}
 	}
 	g.mu.Unlock()
 	if err := g.setPrepends(ctx, rs); err != nil {
@@ -233,6 +241,7 @@ func (g *GoBGP) Announce(ctx context.Context, rs ...routes.Route) error {
 	if err == nil {
 		for _, r := range rs {
 			g.announced[r.Prefix] = true
+			g.lastPath[r.Prefix] = r
 		}
 	}
 	g.mu.Unlock()
@@ -278,6 +287,7 @@ func (g *GoBGP) Withdraw(ctx context.Context, prefixes ...netip.Prefix) error {
 	if err == nil {
 		for _, p := range gone {
 			delete(g.announced, p)
+			delete(g.lastPath, p)
 		}
 	}
 	g.mu.Unlock()
