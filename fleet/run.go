@@ -88,8 +88,6 @@ type runner struct {
 	retryC     <-chan time.Time
 	backoff    time.Duration
 	warned     bool
-	// clashWarned: another site's node with this node's name was logged.
-	clashWarned bool
 
 	own      map[string]*Entry // this node's entries; nil: to delete
 	dirty    map[string]bool
@@ -590,13 +588,6 @@ func (r *runner) onEvents(batch []KV, ok bool) {
 		}
 		if _, site, node, _ := r.k.parseEntry(kv.Key); site != r.site || node != r.node {
 			changed[vip] = true
-			if node == r.node && !r.clashWarned {
-				// Nodes are named per fleet, not per site: two of one
-				// name cannot be told apart in logs and the view.
-				r.clashWarned = true
-				r.g.log.Warn("fleet: another node has this node's name in another site; set [fleet] node to a name unique in the fleet",
-					"node", node, "other_site", site, "site", r.site)
-			}
 		}
 	}
 	g.snap = nil
