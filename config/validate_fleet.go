@@ -20,7 +20,8 @@ type Fleet struct {
 	// Site names this node's site: sites are counted, not nodes (two nodes
 	// of one site are one site). 1..63 of [A-Za-z0-9._-].
 	Site string
-	// Node names this node, unique in the fleet (default: the host name).
+	// Node names this node, unique within its site: a node is known as
+	// site/node (default: the host name, up to its first dot).
 	Node string
 	// KeyPrefix is where anycastd's keys live in etcd (default
 	// "/anycastd/"); it starts and ends with "/".
