@@ -73,7 +73,7 @@ func (l *loop) applyFloor(vips []config.VIP, d *routes.Desired, now time.Time) {
 		f := l.floor[v.Name]
 		if v.MinSites == 0 || !st.Guardable {
 			if old, ok := l.states[v.Name]; ok && v.MinSites > 0 && old.State.Announced() && st.State == routes.StateDown {
-				l.log.Info("withdrawing without asking the fleet guard: a definite failure or a lost address always withdraws",
+				l.log.Info("withdrawing without asking the fleet guard: not a withdrawal it may hold (a definite failure, a lost address, a check not decided yet)",
 					"vip", v.Name, "reason", st.Reason)
 			}
 			if f != nil {
