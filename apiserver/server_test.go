@@ -28,6 +28,7 @@ import (
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
 	"github.com/anycastd/anycastd/config"
+	"github.com/anycastd/anycastd/internal/testutil"
 	"github.com/anycastd/anycastd/health"
 	"github.com/anycastd/anycastd/routes"
 )
@@ -304,12 +305,12 @@ func TestPlainTCPIsReadOnly(t *testing.T) {
 
 // Over TLS, control calls need a client certificate the client CA verifies.
 func TestMutualTLS(t *testing.T) {
-	p := newPKI(t)
-	ann, l := testServer(t, config.API{TCPListen: "127.0.0.1:0", TLSCertFile: p.serverCert, TLSKeyFile: p.serverKey,
-		ClientCAFile: p.caFile}, Options{})
+	p := testutil.NewPKI(t)
+	ann, l := testServer(t, config.API{TCPListen: "127.0.0.1:0", TLSCertFile: p.ServerCert, TLSKeyFile: p.ServerKey,
+		ClientCAFile: p.CAFile}, Options{})
 	target := "passthrough:///" + l.Addrs()[1].String()
 	roots := x509.NewCertPool()
-	pemCA, _ := os.ReadFile(p.caFile)
+	pemCA, _ := os.ReadFile(p.CAFile)
 	roots.AppendCertsFromPEM(pemCA)
 	dialAs := func(certFile, keyFile string) pb.AnycastdServiceClient {
 		tc := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
@@ -332,10 +333,10 @@ func TestMutualTLS(t *testing.T) {
 		t.Errorf("Drain without a client certificate = %v, want PermissionDenied", err)
 	}
 	// A certificate from another CA fails the handshake.
-	if _, err := dialAs(p.strangerCert, p.strangerKey).Drain(ctx, &pb.DrainRequest{Vip: "web"}); err == nil {
+	if _, err := dialAs(p.StrangerCert, p.StrangerKey).Drain(ctx, &pb.DrainRequest{Vip: "web"}); err == nil {
 		t.Error("Drain with a certificate from another CA succeeded")
 	}
-	if _, err := dialAs(p.clientCert, p.clientKey).Drain(ctx, &pb.DrainRequest{Vip: "web"}); err != nil {
+	if _, err := dialAs(p.ClientCert, p.ClientKey).Drain(ctx, &pb.DrainRequest{Vip: "web"}); err != nil {
 		t.Errorf("Drain with a verified client certificate: %v", err)
 	}
 	if got := ann.Calls(); len(got) != 1 {

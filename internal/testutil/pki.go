@@ -1,4 +1,4 @@
-package apiserver
+package testutil
 
 import (
 	"crypto/ecdsa"
@@ -15,30 +15,34 @@ import (
 	"time"
 )
 
-// pki is a throwaway CA with a server certificate for 127.0.0.1 and a
-// client certificate, written as PEM files.
-type pki struct {
-	dir                           string
-	caFile, serverCert, serverKey string
-	clientCert, clientKey         string
-	strangerCert, strangerKey     string // a client certificate from another CA
-	caTemplate                    *x509.Certificate
-	caKey                         *ecdsa.PrivateKey
+// PKI is a throwaway CA with a server certificate for 127.0.0.1 (also
+// usable as a client certificate, as etcd's members use theirs), a client
+// certificate, and a client certificate from another CA, written as PEM
+// files (paths) into a test's temporary directory. Certificates are valid
+// from an hour ago to an hour from now; keys are ECDSA P-256.
+type PKI struct {
+	CAFile                    string
+	ServerCert, ServerKey     string
+	ClientCert, ClientKey     string
+	StrangerCert, StrangerKey string // a client certificate from another CA
+
+	dir string
 }
 
-func newPKI(t *testing.T) *pki {
+// NewPKI writes a new PKI for t.
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
-	p := &pki{dir: t.TempDir()}
-	p.caTemplate, p.caKey = p.ca(t, "test CA")
-	p.caFile = p.write(t, "ca.pem", "CERTIFICATE", p.caTemplate.Raw)
-	p.serverCert, p.serverKey = p.leaf(t, "server", p.caTemplate, p.caKey, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = p.leaf(t, "client", p.caTemplate, p.caKey, x509.ExtKeyUsageClientAuth)
+	p := &PKI{dir: t.TempDir()}
+	ca, caKey := p.ca(t, "test CA")
+	p.CAFile = p.write(t, "ca.pem", "CERTIFICATE", ca.Raw)
+	p.ServerCert, p.ServerKey = p.leaf(t, "server", ca, caKey, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	p.ClientCert, p.ClientKey = p.leaf(t, "client", ca, caKey, x509.ExtKeyUsageClientAuth)
 	otherCA, otherKey := p.ca(t, "other CA")
-	p.strangerCert, p.strangerKey = p.leaf(t, "stranger", otherCA, otherKey, x509.ExtKeyUsageClientAuth)
+	p.StrangerCert, p.StrangerKey = p.leaf(t, "stranger", otherCA, otherKey, x509.ExtKeyUsageClientAuth)
 	return p
 }
 
-func (p *pki) ca(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func (p *PKI) ca(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +63,7 @@ func (p *pki) ca(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKe
 	return cert, key
 }
 
-func (p *pki) leaf(t *testing.T, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+func (p *PKI) leaf(t testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage ...x509.ExtKeyUsage) (certFile, keyFile string) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +71,7 @@ func (p *pki) leaf(t *testing.T, name string, ca *x509.Certificate, caKey *ecdsa
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage,
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
@@ -81,7 +85,7 @@ func (p *pki) leaf(t *testing.T, name string, ca *x509.Certificate, caKey *ecdsa
 	return p.write(t, name+".pem", "CERTIFICATE", der), p.write(t, name+"-key.pem", "EC PRIVATE KEY", kder)
 }
 
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
+func (p *PKI) write(t testing.TB, name, typ string, der []byte) string {
 	path := filepath.Join(p.dir, name)
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
