@@ -28,8 +28,8 @@ import (
 	"github.com/anycastd/anycastd/announcer"
 	pb "github.com/anycastd/anycastd/api/anycastd/v1"
 	"github.com/anycastd/anycastd/config"
-	"github.com/anycastd/anycastd/internal/testutil"
 	"github.com/anycastd/anycastd/health"
+	"github.com/anycastd/anycastd/internal/testutil"
 	"github.com/anycastd/anycastd/routes"
 )
 
