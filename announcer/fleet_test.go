@@ -220,9 +220,15 @@ func TestFleetShutdownDrainsAnywayAfterTheDrainTime(t *testing.T) {
 	waitState(t, a, "web", routes.StateUp)
 
 	start := time.Now()
-	go func() { _ = a.DrainForShutdown(context.Background()) }()
+	done := make(chan error, 1)
+	go func() { done <- a.DrainForShutdown(context.Background()) }()
 	expectCalls(t, log, "fleet request slot")
 	a.DrainSlotChanged(fleet.DrainSlotEvent{Detail: "waiting for a drain slot: 1 of 1 held by ams2/edge1"})
+	// As the daemon does: the drain request is answered (once the guard
+	// said waiting), then WaitDrained.
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	if err := a.WaitDrained(context.Background()); err != nil {
 		t.Fatal(err)
 	}
