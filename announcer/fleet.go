@@ -35,7 +35,6 @@ type floorState struct {
 	seq      uint64
 	minSites int
 	verdict  *fleet.Verdict // nil: asked, no answer yet
-	asked    time.Time
 }
 
 // FleetVerdict hands a verdict of the fleet guard to the loop. It blocks
@@ -94,7 +93,7 @@ func (l *loop) applyFloor(vips []config.VIP, d *routes.Desired, now time.Time) {
 				// a VIP that has not risen here announced).
 				continue
 			}
-			f = &floorState{seq: g.Engage(v.Name, v.MinSites), minSites: v.MinSites, asked: now}
+			f = &floorState{seq: g.Engage(v.Name, v.MinSites), minSites: v.MinSites}
 			l.floor[v.Name] = f
 			l.log.Info("checks want the VIP withdrawn: asking the fleet guard first", "vip", v.Name, "min_sites", v.MinSites)
 		}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -51,18 +50,8 @@ func (c *collector) api(r *rawAPI) API {
 			k = "tls_key_file"
 		}
 		s.keyErr(k, "needs a TCP listener (tcp_listen)")
-	case certOK && r.TLSKeyFile == nil:
-		s.keyErr("tls_cert_file", "requires tls_key_file")
-	case keyOK && r.TLSCertFile == nil:
-		s.keyErr("tls_key_file", "requires tls_cert_file")
-	case certOK && keyOK:
-		certPEM, ok1 := s.readFile("tls_cert_file", cert)
-		keyPEM, ok2 := s.readFile("tls_key_file", key)
-		if ok1 && ok2 {
-			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-				s.keyErr("tls_cert_file", "%q and tls_key_file %q: %v", cert, key, err)
-			}
-		}
+	default:
+		s.keyPair("tls_cert_file", "tls_key_file", cert, key, certOK, keyOK, r.TLSCertFile, r.TLSKeyFile)
 	}
 	if x, ok := s.str("client_ca_file", r.ClientCAFile); ok {
 		a.ClientCAFile = x

@@ -53,20 +53,7 @@ func (s scope) tlsClient(r *rawCheck, enabled bool, enabler string) *TLSClient {
 	cert, certOK := s.str("cert_file", r.CertFile)
 	key, keyOK := s.str("key_file", r.KeyFile)
 	t.CertFile, t.KeyFile = cert, key
-	switch {
-	case certOK && r.KeyFile == nil:
-		s.keyErr("cert_file", "requires key_file")
-	case keyOK && r.CertFile == nil:
-		s.keyErr("key_file", "requires cert_file")
-	case certOK && keyOK:
-		certPEM, ok1 := s.readFile("cert_file", cert)
-		keyPEM, ok2 := s.readFile("key_file", key)
-		if ok1 && ok2 {
-			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-				s.keyErr("cert_file", "%q and key_file %q: %v", cert, key, err)
-			}
-		}
-	}
+	s.keyPair("cert_file", "key_file", cert, key, certOK, keyOK, r.CertFile, r.KeyFile)
 	return t
 }
 
@@ -250,4 +237,25 @@ func (s scope) execCheck(r *rawCheck) *ExecCheck {
 		e.Dir = x
 	}
 	return e
+}
+
+// keyPair validates a certificate file and key file pair (keys certKey and
+// keyKey; cert and key as read, ok when set as a string; rawCert and rawKey
+// as decoded, nil when absent): each requires the other, and both files
+// must load as one TLS key pair.
+func (s scope) keyPair(certKey, keyKey, cert, key string, certOK, keyOK bool, rawCert, rawKey any) {
+	switch {
+	case certOK && rawKey == nil:
+		s.keyErr(certKey, "requires %s", keyKey)
+	case keyOK && rawCert == nil:
+		s.keyErr(keyKey, "requires %s", certKey)
+	case certOK && keyOK:
+		certPEM, ok1 := s.readFile(certKey, cert)
+		keyPEM, ok2 := s.readFile(keyKey, key)
+		if ok1 && ok2 {
+			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+				s.keyErr(certKey, "%q and %s %q: %v", cert, keyKey, key, err)
+			}
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net/url"
@@ -181,20 +180,7 @@ func (s scope) fleetTLS(r *rawFleet, f *Fleet, https bool) {
 		s.keyErr(k, "needs https:// etcd_endpoints (TLS)")
 		return
 	}
-	switch {
-	case certOK && !keyOK && r.KeyFile == nil:
-		s.keyErr("cert_file", "requires key_file")
-	case keyOK && !certOK && r.CertFile == nil:
-		s.keyErr("key_file", "requires cert_file")
-	case certOK && keyOK:
-		certPEM, ok1 := s.readFile("cert_file", cert)
-		keyPEM, ok2 := s.readFile("key_file", key)
-		if ok1 && ok2 {
-			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-				s.keyErr("cert_file", "%q and key_file %q: %v", cert, key, err)
-			}
-		}
-	}
+	s.keyPair("cert_file", "key_file", cert, key, certOK, keyOK, r.CertFile, r.KeyFile)
 	if caOK {
 		if pem, ok := s.readFile("ca_file", ca); ok && !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			s.keyErr("ca_file", "no PEM certificate in %q", ca)

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/anycastd/anycastd/config"
@@ -25,33 +24,23 @@ func RemovalWarnings(v View, old, new *config.Config) []string {
 		if keep[x.Name] || x.MinSites == 0 {
 			continue
 		}
+		var entries []Entry
 		mine := false
-		sites := map[string]bool{}
 		for _, e := range v.Entries {
-			if e.VIP != x.Name || !e.Announcing() {
-				continue
+			if e.VIP == x.Name {
+				entries = append(entries, e)
+				mine = mine || (e.Site == v.Site && e.Node == v.Node && e.Announcing())
 			}
-			if e.Site == v.Site && e.Node == v.Node {
-				mine = true
-				continue
-			}
-			sites[e.Site] = true
 		}
-		if !mine || len(sites) >= x.MinSites {
+		others := otherSites(entries, v.Site, v.Node)
+		if !mine || len(others) >= x.MinSites {
 			continue
 		}
-		names := make([]string, 0, len(sites))
-		for s := range sites {
-			names = append(names, s)
-		}
-		slices.Sort(names)
 		what := "no site announcing it fleet-wide"
-		switch len(names) {
-		case 0:
-		case 1:
-			what = fmt.Sprintf("1 site announcing it fleet-wide (%s)", names[0])
-		default:
-			what = fmt.Sprintf("%d sites announcing it fleet-wide (%s)", len(names), strings.Join(names, ", "))
+		if n := len(others); n == 1 {
+			what = fmt.Sprintf("1 site announcing it fleet-wide (%s)", others[0])
+		} else if n > 1 {
+			what = fmt.Sprintf("%d sites announcing it fleet-wide (%s)", n, strings.Join(others, ", "))
 		}
 		out = append(out, fmt.Sprintf("removing VIP %q here leaves %s, below its min_sites %d", x.Name, what, x.MinSites))
 	}

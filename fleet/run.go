@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/anycastd/anycastd/config"
@@ -561,13 +563,7 @@ func (r *runner) viewOthers(vip string) int {
 	g := r.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	set := map[string]bool{}
-	for _, e := range g.entries[vip] {
-		if e.Announcing() && (e.Site != r.site || e.Node != r.node) {
-			set[e.Site] = true
-		}
-	}
-	return len(set)
+	return len(otherSites(slices.Collect(maps.Values(g.entries[vip])), r.site, r.node))
 }
 
 func (r *runner) onEvents(batch []KV, ok bool) {
