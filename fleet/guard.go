@@ -237,6 +237,14 @@ func (g *Guard) View() View {
 	return v
 }
 
+// Coordinator says whether the store can be reached, without building the
+// view.
+func (g *Guard) Coordinator() Coordinator {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.coord
+}
+
 // WatchView returns the view and a channel closed when it changes.
 func (g *Guard) WatchView() (View, <-chan struct{}) {
 	g.mu.Lock()

@@ -288,7 +288,7 @@ func (d *Daemon) serviceStatus() serviceState {
 	if snap.DrainWaiting != "" {
 		fmt.Fprintf(&b, "; drain %s", snap.DrainWaiting)
 	}
-	if v := d.fleetView(); v != nil && !v.Coordinator.Connected {
+	if d.fleet != nil && !d.fleet.guard.Coordinator().Connected {
 		b.WriteString("; fleet coordinator (etcd) cannot be reached")
 	}
 	return serviceState{text: b.String(), established: up}
