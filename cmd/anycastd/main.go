@@ -33,6 +33,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "migrate" {
+		return runMigrate(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("anycastd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/anycastd/anycastd.toml", "configuration `file`")
@@ -42,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (default: [log] level, else info)")
 	diffWith := fs.String("diff", "", "with -check-config: also show what a reload from the running configuration in `file` to the checked one would change; exit 1 if it would be refused")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: anycastd [flags]\n       anycastd -check-config [FILE] [-diff RUNNING]\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: anycastd [flags]\n       anycastd -check-config [FILE] [-diff RUNNING]\n       anycastd migrate exabgp|anycast-healthchecker|keepalived [flags] FILE...\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.SetOutput(io.Discard) // parse errors are printed below
