@@ -22,13 +22,20 @@ func splitShell(s string) (argv []string, needsShell bool, err error) {
 	var (
 		cur   strings.Builder
 		inArg bool
+		glob  bool // an unquoted '*', '?' or '[' in the current word
 	)
 	flush := func() {
 		if inArg {
+			// A URL's brackets ("http://[2001:db8::1]/") match no file, so
+			// the shell would leave them.
+			if glob && !strings.Contains(cur.String(), "://") {
+				needsShell = true
+			}
 			argv = append(argv, cur.String())
 			cur.Reset()
 			inArg = false
 		}
+		glob = false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -64,8 +71,12 @@ func splitShell(s string) (argv []string, needsShell bool, err error) {
 				i++
 				cur.WriteByte(s[i])
 			}
-		case '|', '&', ';', '<', '>', '(', ')', '$', '`', '*', '?', '[':
+		case '|', '&', ';', '<', '>', '(', ')', '$', '`':
 			needsShell = true
+			inArg = true
+			cur.WriteByte(c)
+		case '*', '?', '[':
+			glob = true
 			inArg = true
 			cur.WriteByte(c)
 		case '~':
