@@ -121,6 +121,12 @@ func TestProbeFor(t *testing.T) {
 		{"nc -u -z 127.0.0.1 53", `type="exec" command=["nc", "-u", "-z", "127.0.0.1", "53"]`, 0},
 		{"curl -sf ftp://a/", `type="exec" command=["curl", "-sf", "ftp://a/"]`, 0},
 		{"/usr/local/bin/check-dns", `type="exec" command=["/usr/local/bin/check-dns"]`, 0},
+		{"dig +time=1 +tries=1 @127.0.0.1 www.example.net A",
+			`type="dns" query_name="www.example.net" query_type="A" server="127.0.0.1" expect_rcode="NOERROR"`, time.Second},
+		{"dig -p 5353 +tcp +short @2001:db8::53 example.net aaaa",
+			`type="dns" query_name="example.net" query_type="AAAA" server="[2001:db8::53]:5353" protocol="tcp" expect_rcode="NOERROR"`, 0},
+		{"dig www.example.net", `type="exec" command=["dig", "www.example.net"]`, 0},
+		{"dig +norec @127.0.0.1 example.net", `type="exec" command=["dig", "+norec", "@127.0.0.1", "example.net"]`, 0},
 	} {
 		p, err := probeFor(tc.cmd)
 		if err != nil {

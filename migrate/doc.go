@@ -330,6 +330,11 @@ func value(v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	case Duration:
+		// Whole seconds as seconds ("120s", not "2m0s"), as the sources
+		// and anycastd's README write them.
+		if d := time.Duration(x); d%time.Second == 0 {
+			return quote(strconv.FormatInt(int64(d/time.Second), 10) + "s")
+		}
 		return quote(time.Duration(x).String())
 	case []string:
 		parts := make([]string, len(x))

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/anycastd/anycastd/config"
 )
 
 // Probe is what a health command becomes: a native check where the command
@@ -28,7 +30,9 @@ type Probe struct {
 // A command that is a plain curl probe of one http(s) URL (only -s, -S,
 // -f, -o /dev/null, -m/--max-time, --connect-timeout, -k, -L, -I, -X GET or
 // HEAD, -H, -4, -6, -q) becomes an http or https check; a plain "nc -z
-// HOST PORT" (with -w, -v, -n) a tcp check. Anything else becomes an exec
+// HOST PORT" (with -w, -v, -n) a tcp check; a plain "dig @SERVER NAME
+// [TYPE]" (with -p, -t, +time, +tries, +retry, +short, +tcp, -4, -6) a dns
+// check. Anything else becomes an exec
 // check: an argv list, or shell = true where the command needs a shell.
 func probeFor(cmd string) (Probe, error) {
 	argv, needsShell, err := splitShell(cmd)
@@ -40,6 +44,9 @@ func probeFor(cmd string) (Probe, error) {
 			return p, nil
 		}
 		if p, ok := ncProbe(argv); ok {
+			return p, nil
+		}
+		if p, ok := digProbe(argv); ok {
 			return p, nil
 		}
 	}
@@ -223,6 +230,89 @@ func ncProbe(argv []string) (Probe, bool) {
 		{Key: "type", Value: "tcp", Comment: "a native check instead of nc -z"},
 		{Key: "address", Value: net.JoinHostPort(host, port)},
 	}}, true
+}
+
+// digProbe recognises "dig @SERVER NAME [TYPE]"; see probeFor. dig exits 0
+// on any reply, NXDOMAIN and SERVFAIL included, where the dns check expects
+// NOERROR: the comment says so. Without @SERVER dig asks the resolvers of
+// /etc/resolv.conf, which the dns check cannot: such a command stays exec.
+func digProbe(argv []string) (Probe, bool) {
+	if len(argv) < 3 || path.Base(argv[0]) != "dig" {
+		return Probe{}, false
+	}
+	var (
+		server, port, name, qtype string
+		tcp                       bool
+		timeout                   Duration
+	)
+	isType := func(s string) bool {
+		for _, t := range config.DNSQueryTypes {
+			if strings.EqualFold(s, t) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case strings.HasPrefix(a, "@") && server == "":
+			server = strings.Trim(a[1:], "[]")
+		case a == "-p" || a == "-t":
+			if i+1 >= len(argv) {
+				return Probe{}, false
+			}
+			i++
+			if a == "-p" {
+				if n, err := count(argv[i], 65535); err != nil || n == 0 {
+					return Probe{}, false
+				}
+				port = argv[i]
+			} else if qtype == "" && isType(argv[i]) {
+				qtype = strings.ToUpper(argv[i])
+			} else {
+				return Probe{}, false
+			}
+		case a == "-4", a == "-6", a == "+short", a == "+notcp", a == "+novc",
+			strings.HasPrefix(a, "+tries="), strings.HasPrefix(a, "+retry="):
+		case a == "+tcp", a == "+vc":
+			tcp = true
+		case strings.HasPrefix(a, "+time="):
+			d, err := seconds(strings.TrimPrefix(a, "+time="))
+			if err != nil || d == 0 {
+				return Probe{}, false
+			}
+			timeout = d
+		case strings.HasPrefix(a, "-"), strings.HasPrefix(a, "+"), strings.HasPrefix(a, "@"):
+			return Probe{}, false
+		case name == "":
+			name = a
+		case qtype == "" && isType(a):
+			qtype = strings.ToUpper(a)
+		case strings.EqualFold(a, "IN"):
+		default:
+			return Probe{}, false
+		}
+	}
+	if server == "" || name == "" {
+		return Probe{}, false
+	}
+	if port != "" {
+		server = net.JoinHostPort(server, port)
+	}
+	p := Probe{Native: true, Timeout: timeout, Fields: []Field{
+		{Key: "type", Value: "dns", Comment: "a native check instead of dig"},
+		{Key: "query_name", Value: name},
+	}}
+	if qtype != "" {
+		p.Fields = append(p.Fields, Field{Key: "query_type", Value: qtype})
+	}
+	p.Fields = append(p.Fields, Field{Key: "server", Value: server})
+	if tcp {
+		p.Fields = append(p.Fields, Field{Key: "protocol", Value: "tcp"})
+	}
+	p.Fields = append(p.Fields, Field{Key: "expect_rcode", Value: "NOERROR", Comment: "dig passed on any answer, NXDOMAIN and SERVFAIL too"})
+	return p, true
 }
 
 // setProbe puts p's fields on the check c.
