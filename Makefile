@@ -72,14 +72,19 @@ integration: test-deps
 	$(GO) test -tags integration -count=1 -timeout 15m ./integration/...
 
 # Fuzz the real BGP speaker with UPDATE bodies through an established
-# session, and the BFD codec (FUZZTIME each; CI runs it). Findings land in
-# announcer/testdata/fuzz/ and bfd/testdata/fuzz/ and then run with every
-# `go test`.
+# session, and the BFD codec (FUZZTIME each; CI runs it), and anycastd
+# migrate's parsers of other tools' files (MIGRATE_FUZZTIME each). Findings
+# land in <package>/testdata/fuzz/ and then run with every `go test`.
 FUZZTIME ?= 30s
+MIGRATE_FUZZTIME ?= 10s
+MIGRATE_FUZZ = FuzzParseBlocks FuzzExaBGP FuzzHealthchecker FuzzBIRD FuzzKeepalived
 .PHONY: fuzz
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpeakerUpdate$$' -fuzztime $(FUZZTIME) ./announcer/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./bfd/
+	for f in $(MIGRATE_FUZZ); do \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(MIGRATE_FUZZTIME) ./migrate/ || exit 1; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -93,6 +93,7 @@ func Convert(source string, files []Input, o Options) (*Result, error) {
 	}
 	d.applyOptions(o)
 	d.requireBGP(source)
+	d.sortIssues(names)
 	out := d.Encode()
 	r := &Result{TOML: out, Issues: d.Issues}
 	if _, err := config.Parse(out); err != nil {
@@ -179,4 +180,21 @@ func (d *Doc) requireBGP(source string) {
 			d.Fail("", 0, "peer %s has no AS: give --peer-asn", addr)
 		}
 	}
+}
+
+// sortIssues orders the issues as the files were given, by line within a
+// file, and those of no file last, keeping the order of equal ones.
+func (d *Doc) sortIssues(files []string) {
+	rank := func(i Issue) int {
+		if n := slices.Index(files, i.File); n >= 0 {
+			return n
+		}
+		return len(files)
+	}
+	slices.SortStableFunc(d.Issues, func(a, b Issue) int {
+		if r := rank(a) - rank(b); r != 0 {
+			return r
+		}
+		return a.Line - b.Line
+	})
 }
