@@ -126,6 +126,10 @@ func TestProbeFor(t *testing.T) {
 		{"dig -p 5353 +tcp +short @2001:db8::53 example.net aaaa",
 			`type="dns" query_name="example.net" query_type="AAAA" server="[2001:db8::53]:5353" protocol="tcp" expect_rcode="NOERROR"`, 0},
 		{"dig www.example.net", `type="exec" command=["dig", "www.example.net"]`, 0},
+		{"</dev/tcp/127.0.0.1/80", `type="tcp" address="127.0.0.1:80"`, 0},
+		{" < /dev/tcp/::1/53", `type="tcp" address="[::1]:53"`, 0},
+		{"</dev/tcp/127.0.0.1/http", `type="exec" command="</dev/tcp/127.0.0.1/http" shell=true`, 0},
+		{"</dev/udp/127.0.0.1/53", `type="exec" command="</dev/udp/127.0.0.1/53" shell=true`, 0},
 		{"dig +norec @127.0.0.1 example.net", `type="exec" command=["dig", "+norec", "@127.0.0.1", "example.net"]`, 0},
 	} {
 		p, err := probeFor(tc.cmd)

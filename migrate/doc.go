@@ -35,6 +35,14 @@ type Table struct {
 	// Children are sub-tables written right after this one
 	// ([vip.degraded] after its [[vip]]).
 	Children []*Table
+	// Commented writes the table (and its children) as comments: a table
+	// that cannot be used as it is (a VIP without a check, or with a family
+	// no peer carries), kept for the user to finish by hand.
+	Commented bool
+	// Warnings are what the user must know about this table although it is
+	// valid (a timeout shorter than the source's); anycastd migrate prints
+	// them on stderr.
+	Warnings []string
 }
 
 // Set sets key to v with the comment c, replacing the key's value and
@@ -278,17 +286,19 @@ func comments(b *strings.Builder, lines []string) {
 }
 
 // writeTable writes t and its children, unless t and its children have no
-// fields and t nothing above it.
+// fields and t nothing above it. A commented table is written with every
+// line a comment.
 func writeTable(b *strings.Builder, t *Table) {
 	if len(t.Fields) == 0 && len(t.Above) == 0 && !t.Array && empty(t.Children) {
 		return
 	}
 	b.WriteString("\n")
 	comments(b, t.Above)
+	var out strings.Builder
 	if t.Array {
-		fmt.Fprintf(b, "[[%s]]\n", t.Name)
+		fmt.Fprintf(&out, "[[%s]]\n", t.Name)
 	} else {
-		fmt.Fprintf(b, "[%s]\n", t.Name)
+		fmt.Fprintf(&out, "[%s]\n", t.Name)
 	}
 	for _, f := range t.Fields {
 		line := f.Key + " = " + value(f.Value)
@@ -299,11 +309,24 @@ func writeTable(b *strings.Builder, t *Table) {
 			}
 			line += strings.Repeat(" ", pad) + "# " + strings.ReplaceAll(f.Comment, "\n", " ")
 		}
-		b.WriteString(line)
-		b.WriteString("\n")
+		out.WriteString(line)
+		out.WriteString("\n")
 	}
 	for _, c := range t.Children {
-		writeTable(b, c)
+		writeTable(&out, c)
+	}
+	if !t.Commented {
+		b.WriteString(out.String())
+		return
+	}
+	for _, l := range strings.SplitAfter(out.String(), "\n") {
+		switch l {
+		case "":
+		case "\n":
+			b.WriteString("#\n")
+		default:
+			b.WriteString("# " + l)
+		}
 	}
 }
 

@@ -59,8 +59,8 @@ type exaConv struct {
 	// node-wide settings, with where they came from
 	listen, gr          map[string]string // value -> "file:line"
 	grTime              map[string]Duration
-	nextHops            map[string]map[string]string // peer -> family -> next hop (by service)
-	vipFamilies         map[string]map[string]bool   // peer -> families its VIPs need
+	nhUses              map[string]map[string][]exaNH // peer -> VIP family -> the healthchecks' next hops
+	vipFamilies         map[string]map[string]bool    // peer -> families its VIPs need
 	maintenanceFiles    map[string]bool
 	maintenanceVIPs     []*Table
 	maintenanceComments map[*Table]string
@@ -70,7 +70,7 @@ type exaConv struct {
 func convertExaBGP(d *Doc, files []Input, o Options) error {
 	c := &exaConv{d: d, o: o, byName: map[string]*exaProc{}, templates: map[string][]*Stmt{}, failed: map[string]bool{},
 		listen: map[string]string{}, gr: map[string]string{}, grTime: map[string]Duration{},
-		nextHops: map[string]map[string]string{}, vipFamilies: map[string]map[string]bool{},
+		nhUses: map[string]map[string][]exaNH{}, vipFamilies: map[string]map[string]bool{},
 		maintenanceFiles: map[string]bool{}, maintenanceComments: map[*Table]string{}, prefixes: map[netip.Prefix]string{}}
 	type top struct {
 		file string
@@ -358,7 +358,7 @@ func (c *exaConv) finish() {
 			}
 			slices.Sort(fams)
 		}
-		if _, nh := c.nextHops[n.addr]["ipv6"]; own == "ipv4" && slices.Contains(fams, "ipv6") && !need["ipv6"] && !nh {
+		if own == "ipv4" && slices.Contains(fams, "ipv6") && !need["ipv6"] {
 			fams = slices.DeleteFunc(slices.Clone(fams), func(f string) bool { return f == "ipv6" })
 			why += "; ipv6 unicast left out: no IPv6 VIP goes to this IPv4 session, which would need next_hop_ipv6"
 		}
@@ -367,9 +367,7 @@ func (c *exaConv) finish() {
 		} else if len(fams) != 1 || fams[0] != own || n.families != nil {
 			n.peer.Set("families", fams, why)
 		}
-		for f, nh := range c.nextHops[n.addr] {
-			n.peer.Set("next_hop_"+f, nh, "--next-hop: per session in anycastd, not per service")
-		}
+		c.setNextHops(n, own, fams)
 		if own == "ipv4" && slices.Contains(fams, "ipv6") && need["ipv6"] {
 			if _, ok := n.peer.Get("next_hop_ipv6"); !ok {
 				c.fail(n.file, n.line, "neighbor %s: IPv6 VIPs over an IPv4 session need an IPv6 next hop: give the healthcheck --next-hop, or set next_hop_ipv6", n.addr)

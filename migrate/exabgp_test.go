@@ -309,3 +309,92 @@ func TestExaBGPSameAddressTwice(t *testing.T) {
 		t.Errorf("each address should stay with one VIP:\n%s", res.TOML)
 	}
 }
+
+// TestExaBGPNextHops: the healthchecks a session carries must agree on
+// the next hop of each family (anycastd has one per session), where no
+// --next-hop is ExaBGP's self; a disagreement is an issue at the later
+// healthcheck's line naming both, never a next hop silently moved.
+func TestExaBGPNextHops(t *testing.T) {
+	proc := func(name, opts string) string {
+		return "process " + name + " {\n  run exabgp healthcheck --cmd true --withdraw-on-down " + opts + ";\n}\n"
+	}
+	nb := func(addr, body string) string {
+		return "neighbor " + addr + " {\n  router-id 198.18.0.9;\n  local-as 65001;\n  peer-as 65000;\n" + body + "  api { processes [ a b ]; }\n}\n"
+	}
+	v4 := nb("198.18.0.1", "  local-address 198.18.0.9;\n")
+	v6 := nb("2001:db8:ff::1", "  local-address 2001:db8:ff::9;\n")
+	for _, tc := range []struct {
+		name, conf string
+		issues     []string // each: the start of one issue, in order
+		has        []string // in the issues or the output
+		want, not  []string // in the output
+	}{
+		{"explicit, then self (the trial's shape)", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.77") + proc("b", "--ip 203.0.113.2") + v4,
+			[]string{"exabgp.conf:5: neighbor 198.18.0.1: process b sent its IPv4 VIPs (203.0.113.2/32) with next-hop self, that is 198.18.0.9 (the session's local-address), while process a (exabgp.conf:2) sent its own (203.0.113.1/32) with --next-hop 198.18.0.77"},
+			[]string{"next_hop_ipv4 of the [[bgp.peer]]", "announce them over separate sessions"}, nil, nil},
+		{"self, then explicit", proc("a", "--ip 203.0.113.1") + proc("b", "--ip 203.0.113.2 -N 198.18.0.77") + v4,
+			[]string{"exabgp.conf:5: neighbor 198.18.0.1: process b sent its IPv4 VIPs (203.0.113.2/32) with --next-hop 198.18.0.77, while process a (exabgp.conf:2) sent its own (203.0.113.1/32) with next-hop self"}, nil, nil, nil},
+		{"explicit equal to the local-address", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.9") + proc("b", "--ip 203.0.113.2") + v4,
+			nil, nil, []string{`next_hop_ipv4 = "198.18.0.9"`, "process b sent next-hop self, the same address"}, nil},
+		{"all self", proc("a", "--ip 203.0.113.1") + proc("b", "--ip 203.0.113.2") + v4, nil, nil, nil, []string{"next_hop_ipv4 ="}},
+		{"self without a local-address", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.9") + proc("b", "--ip 203.0.113.2") + nb("198.18.0.1", ""),
+			[]string{"exabgp.conf:5: neighbor 198.18.0.1: process b sent its IPv4 VIPs (203.0.113.2/32) with next-hop self, that is the session's local address (neighbor 198.18.0.1 gives no local-address)"}, nil, nil, nil},
+		{"only the sessions both feed", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.77 --neighbor 198.18.0.1") + proc("b", "--ip 203.0.113.2 --neighbor 198.18.0.5") +
+			v4 + nb("198.18.0.5", "  local-address 198.18.0.9;\n"), nil, nil, []string{`next_hop_ipv4 = "198.18.0.77"`}, nil},
+		{"IPv4 over IPv6: explicit and self", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.77") + proc("b", "--ip 203.0.113.2") + v6,
+			[]string{"exabgp.conf:5: neighbor 2001:db8:ff::1: process b sent its IPv4 VIPs (203.0.113.2/32) with next-hop self, that is 198.18.0.9 (ExaBGP's self for IPv4 routes over an IPv6 session is the router-id), while process a (exabgp.conf:2) sent its own (203.0.113.1/32) with --next-hop 198.18.0.77"}, nil, nil, nil},
+		{"IPv4 over IPv6: all self is the router-id", proc("a", "--ip 203.0.113.1") + proc("b", "--ip 203.0.113.2") + v6,
+			nil, nil, []string{`next_hop_ipv4 = "198.18.0.9"`, "ExaBGP's next-hop self for IPv4 routes over an IPv6 session is the router-id"}, nil},
+		{"IPv4 over IPv6: the router-id given and self", proc("a", "--ip 203.0.113.1 --next-hop 198.18.0.9") + proc("b", "--ip 203.0.113.2") + v6,
+			nil, nil, []string{`next_hop_ipv4 = "198.18.0.9"`}, nil},
+		{"IPv4 over IPv6: the session's IPv6 address and self", proc("a", "--ip 203.0.113.1 --next-hop 2001:db8:ff::9") + proc("b", "--ip 203.0.113.2") + v6,
+			[]string{"exabgp.conf:5: neighbor 2001:db8:ff::1: process b sent its IPv4 VIPs (203.0.113.2/32) with next-hop self, that is 198.18.0.9"}, nil, nil, nil},
+		{"IPv6 over IPv4: explicit and self", proc("a", "--ip 2001:db8::1 --next-hop 2001:db8:ff::9") + proc("b", "--ip 2001:db8::2") + v4,
+			[]string{"exabgp.conf:5: neighbor 198.18.0.1: process b sent its IPv6 VIPs (2001:db8::2/128) with next-hop self, which ExaBGP cannot send for IPv6 routes over an IPv4 session, while process a"}, nil, nil, nil},
+		{"--next-hop self", proc("a", "--ip 203.0.113.1 --next-hop self") + proc("b", "--ip 203.0.113.2") + v4,
+			[]string{"exabgp.conf:2: process a: --next-hop self: the healthcheck takes an IP address only and does not start"}, nil, nil, []string{"next_hop_ipv4 ="}},
+		{"--next-hop self and an explicit one", proc("a", "--ip 203.0.113.1 --next-hop=self") + proc("b", "--ip 203.0.113.2 --next-hop 198.18.0.77") + v4,
+			[]string{"exabgp.conf:2: process a: --next-hop self:", "exabgp.conf:5: neighbor 198.18.0.1: process b sent its IPv4 VIPs (203.0.113.2/32) with --next-hop 198.18.0.77, while process a (exabgp.conf:2) sent its own (203.0.113.1/32) with next-hop self, that is 198.18.0.9"}, nil, nil, nil},
+		{"an IPv6 next hop for IPv4 VIPs over IPv4", proc("a", "--ip 203.0.113.1 --ip 2001:db8::1 --next-hop 2001:db8:ff::9") + proc("b", "--ip 203.0.113.2") + v4,
+			[]string{"exabgp.conf:2: process a: --next-hop 2001:db8:ff::9 for its IPv4 VIPs (203.0.113.1/32) to neighbor 198.18.0.1: next_hop_ipv4 must be an IPv4 address"},
+			nil, []string{`next_hop_ipv6 = "2001:db8:ff::9"`}, []string{"next_hop_ipv4 ="}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := exaConvert(t, tc.conf, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(res.TOML)
+			var got []string
+			for _, i := range res.Issues {
+				got = append(got, i.String())
+			}
+			if len(got) != len(tc.issues) {
+				t.Fatalf("issues:\n%s\nwant %d:\n%s\noutput:\n%s", strings.Join(got, "\n"), len(tc.issues), strings.Join(tc.issues, "\n"), out)
+			}
+			for i, w := range tc.issues {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("issue %d:\n%s\nwant it to start with\n%s", i, got[i], w)
+				}
+			}
+			for _, w := range tc.has {
+				if !strings.Contains(strings.Join(got, "\n"), w) {
+					t.Errorf("no %q in the issues:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+			if len(tc.issues) == 0 && res.Invalid != nil {
+				t.Errorf("anycastd does not accept the output: %v\n%s", res.Invalid, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("no %q in:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(out, w) {
+					t.Errorf("%q in:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -379,33 +379,8 @@ func (h *hcConv) attrs(v *Table) error {
 			v.Above = append(v.Above, why+": what anycastd sends to eBGP peers without a prepend")
 		}
 	}
-	if nh, ok := a.last("next-hop"); ok {
-		ad, err := netip.ParseAddr(nh.v)
-		if err != nil || ad.Zone() != "" {
-			return h.errf(nh, "--next-hop %q: not an IP address", nh.v)
-		}
-		ad = ad.Unmap()
-		fam := "ipv4"
-		if ad.Is6() {
-			fam = "ipv6"
-		}
-		peers, _ := v.Get("peers")
-		targets, _ := peers.([]string)
-		if targets == nil {
-			targets = h.p.feeds
-		}
-		for _, p := range targets {
-			m := h.c.nextHops[p]
-			if m == nil {
-				m = map[string]string{}
-				h.c.nextHops[p] = m
-			}
-			if old, ok := m[fam]; ok && old != ad.String() {
-				h.c.fail(nh.file, nh.line, "process %s: --next-hop %s: another healthcheck sends %s to %s; anycastd's next hop is per session", h.p.name, nh.v, old, p)
-				continue
-			}
-			m[fam] = ad.String()
-		}
+	if err := h.recordNextHop(v); err != nil {
+		return err
 	}
 	for _, k := range []string{"ip-ifname"} {
 		for _, iv := range a[k] {

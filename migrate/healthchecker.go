@@ -3,7 +3,6 @@ package migrate
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +62,9 @@ type hcService struct {
 	prefix     netip.Prefix
 	ipCheckOff bool
 	iface      string
+	// refused: anycast-healthchecker refuses to start with this service
+	// (its family is off in [daemon]); its VIP is written commented out.
+	refused bool
 }
 
 // comment says where key's value came from, for the field it sets.
@@ -201,16 +203,17 @@ func convertHealthchecker(d *Doc, files []Input, o Options) error {
 	if len(svcs) == 0 {
 		d.Notef("The files hold no service section: no [[check]] nor [[vip]] to write.")
 	}
-	c.families(d, svcs, len(birds) > 0 && len(o.Peers) == 0)
+	c.families(d, svcs)
 	c.convertServices(d, svcs)
 	c.iface(d, svcs)
 	return nil
 }
 
 // families checks each service's prefix against [daemon] ipv4/ipv6 (what
-// anycast-healthchecker refuses at its start), and, when the peers come from
-// BIRD's file, that a peer carries each family a VIP needs.
-func (c *hcConf) families(d *Doc, svcs []*hcService, checkPeers bool) {
+// anycast-healthchecker refuses at its start). That a peer carries each
+// family a VIP needs is checked for every source, after the flags
+// (Doc.finish).
+func (c *hcConf) families(d *Doc, svcs []*hcService) {
 	on := map[string]bool{"ipv4": true, "ipv6": true} // no main file: unknown, not checked
 	if c.hasDaemon() {
 		for _, fam := range []string{"ipv4", "ipv6"} {
@@ -218,7 +221,6 @@ func (c *hcConf) families(d *Doc, svcs []*hcService, checkPeers bool) {
 			on[fam], _ = pyBool(v)
 		}
 	}
-	need := map[string]string{}
 	owner := map[netip.Prefix]string{}
 	for _, s := range svcs {
 		o := c.where(s.name, "ip_prefix")
@@ -234,43 +236,11 @@ func (c *hcConf) families(d *Doc, svcs []*hcService, checkPeers bool) {
 			fam = "ipv6"
 		}
 		if !on[fam] {
-			d.Fail(o.file, o.line, "[%s] ip_prefix %s: %s is off in [daemon] (%s = false, or its default), so anycast-healthchecker refuses this service; turn it on or drop the service",
+			d.Fail(o.file, o.line, "[%s] ip_prefix %s: %s is off in [daemon] (%s = false, or its default), so anycast-healthchecker refuses this service; turn it on or drop the service (its VIP is commented out)",
 				s.name, s.prefix, fam, fam)
-		}
-		if _, ok := need[fam]; !ok && !(s.disabled && s.onDisabled == "withdraw") {
-			need[fam] = s.name
+			s.refused = true
 		}
 	}
-	if !checkPeers || len(d.Peers) == 0 {
-		return
-	}
-	for _, fam := range []string{"ipv4", "ipv6"} {
-		name, ok := need[fam]
-		if !ok {
-			continue
-		}
-		carried := false
-		for _, p := range d.Peers {
-			carried = carried || peerCarries(p, fam)
-		}
-		if !carried {
-			o := c.where(name, "ip_prefix")
-			d.Fail(o.file, o.line, "[%s] needs %s, which no protocol bgp of BIRD's file carries (no %s channel)", name, fam, fam)
-		}
-	}
-}
-
-// peerCarries reports whether peer p carries family fam: its families, or
-// its address's family by default.
-func peerCarries(p *Table, fam string) bool {
-	if v, ok := p.Get("families"); ok {
-		l, _ := v.([]string)
-		return slices.Contains(l, fam)
-	}
-	addr, _ := p.Get("address")
-	s, _ := addr.(string)
-	a, err := netip.ParseAddr(s)
-	return err == nil && (a.Is4() == (fam == "ipv4"))
 }
 
 // timingKey groups services whose checks are the same.
@@ -403,6 +373,7 @@ func (c *hcConf) newVIP(d *Doc, s *hcService, check string, above []string) *Tab
 	v.Set("name", d.unique("vip", s.name), "")
 	v.Set("prefixes", []string{s.prefix.String()}, "ip_prefix")
 	v.Set("checks", []string{check}, "")
+	v.Commented = s.refused
 	if !s.prefix.IsSingleIP() {
 		v.Set("allow_aggregate", true, "not a host route: announced, but not put on the interface")
 		return v

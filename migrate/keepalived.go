@@ -441,6 +441,9 @@ var shellWords = map[string]bool{"|": true, "||": true, "&&": true, ";": true, "
 func kaProbe(argv []string, shell bool) (p Probe, above []string) {
 	if shell {
 		cmd := strings.Join(argv, " ")
+		if p, ok := devTCPProbe(cmd); ok {
+			return p, nil
+		}
 		return Probe{Fields: []Field{
 			{Key: "type", Value: "exec"},
 			{Key: "command", Value: cmd, Comment: "keepalived runs a \"</path\" script with /bin/sh"},
@@ -486,7 +489,7 @@ func (k *keepalived) scriptCheck(sc *kaScript) {
 	setProbe(c, p)
 	timeout, tname := sc.timeout, fmt.Sprintf("timeout %s", fmtSec(sc.timeout))
 	if timeout == 0 {
-		timeout, tname = sc.interval, "keepalived's timeout = interval"
+		timeout, tname = sc.interval, "keepalived's default timeout = interval"
 	}
 	if p.Timeout > 0 && p.Timeout < timeout {
 		timeout, tname = p.Timeout, fmt.Sprintf("the probe's own time limit, below %s", tname)

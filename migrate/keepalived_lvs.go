@@ -401,13 +401,14 @@ func (k *keepalived) checker(file string, e *Stmt, rip netip.Addr, rport string,
 		c = d.AddCheck("misc-"+ip+"-"+port, above...)
 		setProbe(c, p)
 	}
-	k.checkerTiming(c, kind, t, interval, timeout, delay, retry)
+	k.checkerTiming(c, kind, t, miscTO != 0, interval, timeout, delay, retry)
 	return Name(c), nil
 }
 
 // checkerTiming writes a real-server check's interval, fast_interval,
-// timeout, rise and fall.
-func (k *keepalived) checkerTiming(c *Table, kind string, t kaTiming, interval, timeout, delay Duration, retry int) {
+// timeout, rise and fall. miscTimeout is whether a MISC_CHECK gave
+// misc_timeout (else timeout is keepalived's default, delay_loop).
+func (k *keepalived) checkerTiming(c *Table, kind string, t kaTiming, miscTimeout bool, interval, timeout, delay Duration, retry int) {
 	src := func(given bool, kw string, v Duration) string {
 		if given {
 			return fmt.Sprintf("%s %s", kw, fmtSec(v))
@@ -417,6 +418,9 @@ func (k *keepalived) checkerTiming(c *Table, kind string, t kaTiming, interval, 
 	tname := src(t.connectTimeout != nil && kind != "MISC_CHECK", "connect_timeout", timeout)
 	if kind == "MISC_CHECK" {
 		tname = "misc_timeout " + fmtSec(timeout)
+		if !miscTimeout {
+			tname = "keepalived's default misc_timeout = delay_loop"
+		}
 	}
 	// keepalived waits delay_before_retry after a failed try ends, and a
 	// try may take connect_timeout: the next try starts up to
@@ -473,6 +477,7 @@ func (k *keepalived) httpURL(file string, c *Table, u *Stmt, scheme, ip, port, h
 			}
 		case "digest":
 			c.Above = append(c.Above, fmt.Sprintf("digest %s: the MD5 of the body is not checked here; expect_body or expect_body_regex check the body.", o.Word(1)))
+			d.Fail(file, o.Line, "url: digest %s: keepalived failed the real server when the MD5 of its body changed; the converted check passes on the status alone (expect_status); add expect_body or expect_body_regex by hand, with a string the healthy page contains", o.Word(1))
 		case "virtualhost":
 			host = o.Word(1)
 		case "regex", "regex_no_match", "regex_options", "regex_stack", "regex_min_offset", "regex_max_offset":

@@ -170,7 +170,9 @@ func TestKeepalivedErrors(t *testing.T) {
 func TestKeepalivedIssues(t *testing.T) {
 	res, err := Convert("keepalived", []Input{{Name: "k.conf", Data: []byte(
 		"include /etc/keepalived/other.conf\n" +
-			"vrrp_instance V {\n  virtual_ipaddress {\n    203.0.113.5\n  }\n  track_script {\n    missing\n  }\n}\n")}}, kaOpts)
+			"vrrp_instance V {\n  virtual_ipaddress {\n    203.0.113.5\n  }\n  track_script {\n    missing\n  }\n}\n" +
+			// A converted VIP, so that the only issues are the two above.
+			"vrrp_script ok {\n  script /usr/local/bin/ok\n}\nvrrp_instance W {\n  virtual_ipaddress {\n    203.0.113.6\n  }\n  track_script {\n    ok\n  }\n}\n")}}, kaOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,4 +211,111 @@ func FuzzKeepalived(f *testing.F) {
 			t.Fatal("no output")
 		}
 	})
+}
+
+// TestKeepalivedDigest checks that a url digest, which keepalived checked
+// and anycastd does not, is an issue at its line, and that the check is
+// still written (status only) for --partial.
+func TestKeepalivedDigest(t *testing.T) {
+	res, err := Convert("keepalived", []Input{{Name: "k.conf", Data: []byte(
+		"virtual_server 203.0.113.80 443 {\n" +
+			"  real_server 198.18.30.1 443 {\n" +
+			"    SSL_GET {\n" +
+			"      url {\n" +
+			"        path /index.html\n" +
+			"        digest 9b3a0c85a887a256d6939da88aabd8cd\n" +
+			"      }\n" +
+			"    }\n" +
+			"  }\n" +
+			"}\n")}}, kaOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Issues) != 1 {
+		t.Fatalf("issues %v, want one at k.conf:6", res.Issues)
+	}
+	got := res.Issues[0].String()
+	for _, want := range []string{"k.conf:6: ", "digest", "expect_status", "expect_body", "expect_body_regex"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("issue %q does not contain %q", got, want)
+		}
+	}
+	out := string(res.TOML)
+	for _, want := range []string{`url = "https://198.18.30.1:443/index.html"`, `expect_status = ["200-299"]`, "# digest 9b3a0c85a887a256d6939da88aabd8cd: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestKeepalivedMiscTimeout checks that a MISC_CHECK without misc_timeout
+// says the timeout is keepalived's default (delay_loop), not the source's
+// misc_timeout.
+func TestKeepalivedMiscTimeout(t *testing.T) {
+	conf := func(extra string) string {
+		return "virtual_server 203.0.113.81 1358 {\n" +
+			"  delay_loop 6\n" +
+			"  real_server 198.18.30.6 1358 {\n" +
+			"    MISC_CHECK {\n" +
+			"      misc_path \"/usr/local/bin/script.sh 198.18.30.6\"\n" +
+			extra +
+			"    }\n" +
+			"  }\n" +
+			"}\n"
+	}
+	timeoutLine := func(toml string) string {
+		for l := range strings.Lines(toml) {
+			if strings.HasPrefix(l, "timeout = ") {
+				return strings.TrimSpace(l)
+			}
+		}
+		return ""
+	}
+	c := kaConvert(t, conf(""))
+	if len(c.Checks) != 1 || time.Duration(c.Checks[0].Timeout) >= 6*time.Second {
+		t.Fatalf("checks %+v: want one check with a timeout below 6s", c.Checks)
+	}
+	res, err := Convert("keepalived", []Input{{Name: "k.conf", Data: []byte(conf(""))}}, kaOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := timeoutLine(string(res.TOML))
+	if strings.Contains(l, "misc_timeout 6") || !strings.Contains(l, "keepalived's default misc_timeout = delay_loop (6s)") {
+		t.Errorf("without misc_timeout: %q, want keepalived's default misc_timeout = delay_loop (6s)", l)
+	}
+	res, err = Convert("keepalived", []Input{{Name: "k.conf", Data: []byte(conf("      misc_timeout 4\n"))}}, kaOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := timeoutLine(string(res.TOML)); !strings.HasSuffix(l, "# misc_timeout 4") || strings.Contains(l, "default") {
+		t.Errorf("with misc_timeout 4: %q, want a comment \"# misc_timeout 4\"", l)
+	}
+}
+
+// TestKeepalivedDefaultWeight checks that the require comment quotes
+// weight 0 only when the source gave it, and else names it as keepalived's
+// default.
+func TestKeepalivedDefaultWeight(t *testing.T) {
+	for _, tc := range []struct{ script, track, want string }{
+		{"", "", `# no weight (keepalived's default 0): a failing script`},
+		{"    weight 0\n", "", "# weight 0: a failing script"},
+		{"", " weight 0", "# weight 0: a failing script"},
+	} {
+		conf := "vrrp_script chk {\n    script /usr/local/bin/chk\n" + tc.script + "}\n" +
+			"vrrp_instance V {\n    virtual_ipaddress {\n        203.0.113.90\n    }\n    track_script {\n        chk" + tc.track + "\n    }\n}\n"
+		kaConvert(t, conf)
+		res, err := Convert("keepalived", []Input{{Name: "k.conf", Data: []byte(conf)}}, kaOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var line string
+		for l := range strings.Lines(string(res.TOML)) {
+			if strings.HasPrefix(l, "require = ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tc.want) {
+			t.Errorf("script %q track %q: require line %q, want %q", tc.script, tc.track, line, tc.want)
+		}
+	}
 }

@@ -23,6 +23,7 @@ type kaTrack struct {
 	script  *kaScript
 	weight  int
 	reverse bool
+	given   bool // the weight was written (on the vrrp_script or the track_script line)
 }
 
 // kaAddr is one line of virtual_ipaddress(_excluded).
@@ -216,10 +217,11 @@ func (k *keepalived) instance(file string, s *Stmt) error {
 		return nil
 	}
 	var names []string
-	weighted, zero := 0, 0
+	weighted, zero, given := 0, 0, false
 	up, down := priority, priority
 	for _, t := range tracks {
 		names = append(names, t.script.check)
+		given = given || t.given
 		switch {
 		case t.weight == 0:
 			zero++
@@ -243,6 +245,8 @@ func (k *keepalived) instance(file string, s *Stmt) error {
 		v.Note("med", fmt.Sprintf("priority %d plus the positive weights", priority))
 	}
 	switch {
+	case weighted == 0 && !given:
+		v.Note("require", "no weight (keepalived's default 0): a failing script made the instance FAULT and give its addresses up: withdrawn here")
 	case weighted == 0:
 		v.Note("require", "weight 0: a failing script made the instance FAULT and give its addresses up: withdrawn here")
 	case zero == 0:
@@ -262,7 +266,7 @@ func (k *keepalived) parseTrack(file, inst string, t *Stmt) (kaTrack, error) {
 		k.d.Fail(file, t.Line, "vrrp_instance %s: track_script %s: no vrrp_script of that name", inst, t.Word(0))
 		return kaTrack{}, nil
 	}
-	tr := kaTrack{script: sc, weight: sc.weight, reverse: sc.reverse}
+	tr := kaTrack{script: sc, weight: sc.weight, reverse: sc.reverse, given: sc.hasW}
 	switch {
 	case len(t.Words) == 1:
 	case t.Word(1) == "weight" && len(t.Words) >= 3:
@@ -270,7 +274,7 @@ func (k *keepalived) parseTrack(file, inst string, t *Stmt) (kaTrack, error) {
 		if err != nil {
 			return kaTrack{}, err
 		}
-		tr.weight, tr.reverse = w, rev
+		tr.weight, tr.reverse, tr.given = w, rev, true
 	default:
 		return kaTrack{}, kaErr(file, t.Line, "track_script: want NAME [weight N [reverse|noreverse]]")
 	}

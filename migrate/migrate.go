@@ -58,6 +58,10 @@ type Result struct {
 	// Issues are what could not be converted at all (also written at the end
 	// of TOML).
 	Issues []Issue
+	// Warnings are things converted that behave differently in a way the
+	// user must know before the cutover (a check timeout shorter than the
+	// source's), one per line, each also a comment in TOML.
+	Warnings []string
 	// Invalid is config.Parse's error for TOML, nil when anycastd accepts it
 	// (a conversion with issues, or without a BGP side, may not be
 	// accepted).
@@ -93,9 +97,10 @@ func Convert(source string, files []Input, o Options) (*Result, error) {
 	}
 	d.applyOptions(o)
 	d.requireBGP(source)
+	d.finish(source)
 	d.sortIssues(names)
 	out := d.Encode()
-	r := &Result{TOML: out, Issues: d.Issues}
+	r := &Result{TOML: out, Issues: d.Issues, Warnings: d.warnings()}
 	if _, err := config.Parse(out); err != nil {
 		r.Invalid = err
 	}
@@ -180,6 +185,106 @@ func (d *Doc) requireBGP(source string) {
 			d.Fail("", 0, "peer %s has no AS: give --peer-asn", addr)
 		}
 	}
+}
+
+// finish applies what every source's output needs once the flags have
+// given the BGP side: a VIP without a check, or guarded by a check that is
+// not there, or with a family no peer carries, is commented out (the
+// latter is an issue; the source has said why a check is missing), and a
+// conversion without any VIP left is an issue.
+func (d *Doc) finish(source string) {
+	checks := map[string]bool{}
+	for _, c := range d.Checks {
+		if !c.Commented {
+			checks[Name(c)] = true
+		}
+	}
+	live := 0
+	for _, v := range d.VIPs {
+		if v.Commented {
+			continue
+		}
+		cv, _ := v.Get("checks")
+		names, _ := cv.([]string)
+		guarded := len(names) > 0
+		for _, n := range names {
+			guarded = guarded && checks[n]
+		}
+		if !guarded {
+			v.Commented = true
+			v.Above = append(v.Above, "Commented out: every anycastd VIP needs a check (see NOT CONVERTED).")
+			continue
+		}
+		if fam := d.uncarried(v); fam != "" && len(d.Peers) > 0 {
+			d.Fail("", 0, "vip %s: no [[bgp.peer]] carries %s, so anycastd would refuse it: give a --peer of that family (or set families on a peer); the VIP is commented out", Name(v), fam)
+			v.Commented = true
+			v.Above = append(v.Above, fmt.Sprintf("Commented out: no [[bgp.peer]] carries %s (see NOT CONVERTED).", fam))
+			continue
+		}
+		live++
+	}
+	switch {
+	case live == 0 && len(d.VIPs) > 0:
+		d.Fail("", 0, "no VIP left: every VIP is commented out (see above), so nothing would be announced")
+	case live == 0:
+		d.Fail("", 0, "no VIP: the %s files define no service to announce; give the files that do", source)
+	}
+}
+
+// uncarried returns a family ("ipv4", "ipv6") of v's prefixes that none of
+// its peers (its peers key, else every peer) carries, or "".
+func (d *Doc) uncarried(v *Table) string {
+	pv, _ := v.Get("prefixes")
+	prefixes, _ := pv.([]string)
+	sv, _ := v.Get("peers")
+	only, _ := sv.([]string)
+	for _, s := range prefixes {
+		fam := "ipv4"
+		if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is6() {
+			fam = "ipv6"
+		}
+		carried := false
+		for _, p := range d.Peers {
+			addr, _ := p.Get("address")
+			a, _ := addr.(string)
+			if (len(only) == 0 || slices.Contains(only, a)) && peerCarries(p, fam) {
+				carried = true
+			}
+		}
+		if !carried {
+			return fam
+		}
+	}
+	return ""
+}
+
+// peerCarries reports whether peer p carries family fam: its families, or
+// its address's family by default.
+func peerCarries(p *Table, fam string) bool {
+	if v, ok := p.Get("families"); ok {
+		l, _ := v.([]string)
+		return slices.Contains(l, fam)
+	}
+	addr, _ := p.Get("address")
+	s, _ := addr.(string)
+	a, err := netip.ParseAddr(s)
+	return err == nil && (a.Is4() == (fam == "ipv4"))
+}
+
+// warnings returns the tables' warnings, each prefixed with its table.
+func (d *Doc) warnings() []string {
+	var w []string
+	for _, group := range [][]*Table{d.Checks, d.VIPs} {
+		for _, t := range group {
+			if t.Commented {
+				continue
+			}
+			for _, s := range t.Warnings {
+				w = append(w, fmt.Sprintf("%s %s: %s", t.Name, Name(t), s))
+			}
+		}
+	}
+	return w
 }
 
 // sortIssues orders the issues as the files were given, by line within a

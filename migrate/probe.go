@@ -35,6 +35,9 @@ type Probe struct {
 // check. Anything else becomes an exec
 // check: an argv list, or shell = true where the command needs a shell.
 func probeFor(cmd string) (Probe, error) {
+	if p, ok := devTCPProbe(cmd); ok {
+		return p, nil
+	}
 	argv, needsShell, err := splitShell(cmd)
 	if err != nil {
 		return Probe{}, err
@@ -313,6 +316,31 @@ func digProbe(argv []string) (Probe, bool) {
 	}
 	p.Fields = append(p.Fields, Field{Key: "expect_rcode", Value: "NOERROR", Comment: "dig passed on any answer, NXDOMAIN and SERVFAIL too"})
 	return p, true
+}
+
+// devTCPProbe recognises "</dev/tcp/HOST/PORT" (also with a space after
+// '<'), bash's connection test, as a tcp check: dash, Debian's /bin/sh, has
+// no /dev/tcp, so as a shell command it would fail there every time.
+func devTCPProbe(cmd string) (Probe, bool) {
+	s, ok := strings.CutPrefix(strings.TrimSpace(cmd), "<")
+	if !ok {
+		return Probe{}, false
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), "/dev/tcp/")
+	if !ok {
+		return Probe{}, false
+	}
+	host, port, ok := strings.Cut(rest, "/")
+	if !ok || host == "" || strings.ContainsAny(host, " \t/") {
+		return Probe{}, false
+	}
+	if n, err := count(port, 65535); err != nil || n == 0 {
+		return Probe{}, false
+	}
+	return Probe{Native: true, Fields: []Field{
+		{Key: "type", Value: "tcp", Comment: "a native check instead of the shell's </dev/tcp (which dash, Debian's /bin/sh, lacks)"},
+		{Key: "address", Value: net.JoinHostPort(strings.Trim(host, "[]"), port)},
+	}}, true
 }
 
 // setProbe puts p's fields on the check c.

@@ -177,6 +177,8 @@ func fitTiming(c *Table, interval, fast, timeout Duration, timeoutName string) {
 	fit := Duration(time.Duration(effFast) * 9 / 10).round()
 	c.Set("timeout", fit, fmt.Sprintf("%s (%s): anycastd's timeout must be below fast_interval (%s)",
 		timeoutName, time.Duration(timeout), time.Duration(effFast)))
+	c.Warnings = append(c.Warnings, fmt.Sprintf("timeout %s instead of the source's %s (%s): a probe slower than that now fails; raise fast_interval and interval to keep a longer one",
+		time.Duration(fit), time.Duration(timeout), timeoutName))
 }
 
 // round rounds d to a millisecond (at least one).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -89,6 +90,10 @@ Flags:
 		return 2
 	}
 	source, names := files[0], files[1:]
+	if !slices.Contains(migrate.Sources, source) {
+		fmt.Fprintf(stderr, "anycastd migrate: unknown source %q: want one of %s\n", source, strings.Join(migrate.Sources, ", "))
+		return 2
+	}
 	inputs := make([]migrate.Input, 0, len(names))
 	for _, n := range names {
 		data, err := readSource(n)
@@ -107,6 +112,12 @@ Flags:
 		return 2
 	}
 	stdout.Write(res.TOML)
+	if len(res.Warnings) > 0 {
+		fmt.Fprintf(stderr, "anycastd migrate: %d thing(s) behave differently (each has a comment in the output):\n", len(res.Warnings))
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "  %s\n", w)
+		}
+	}
 	status := 0
 	if len(res.Issues) > 0 {
 		fmt.Fprintf(stderr, "anycastd migrate: %d thing(s) could not be converted (listed at the end of the output):\n", len(res.Issues))

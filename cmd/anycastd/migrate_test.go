@@ -73,6 +73,18 @@ func TestMigrateCommandLine(t *testing.T) {
 		t.Errorf("-check-config on the converted file: %v\n%s", err, res)
 	}
 
+	// A timeout cut below the source's is a warning on stderr, not a
+	// failure.
+	slow := filepath.Join(dir, "slow.conf")
+	slowConf := strings.Replace(keepalivedConf, "    fall 2\n", "    fall 2\n    timeout 5\n", 1)
+	slowConf = strings.Replace(slowConf, "curl -sf --max-time 1 http://127.0.0.1:8080/healthz", "/usr/local/bin/check-web", 1)
+	os.WriteFile(slow, []byte(slowConf), 0o644)
+	_, errOut, code = migrateRun(t, "migrate", "keepalived", slow, "--asn", "65001", "--router-id", "198.18.1.2",
+		"--peer", "198.18.1.1", "--peer-asn", "65000")
+	if code != 0 || !strings.Contains(errOut, "check chk_web: timeout 1.8s instead of the source's 5s") {
+		t.Errorf("a timeout above the interval: exit %d, want 0 with a warning on stderr:\n%s", code, errOut)
+	}
+
 	// No BGP side: the TOML is still printed, what is missing is listed at
 	// its end and on stderr, and the exit status is 1 ...
 	out, errOut, code = migrateRun(t, "migrate", "keepalived", conf)
@@ -101,6 +113,7 @@ func TestMigrateCommandLine(t *testing.T) {
 		{"no source", []string{"migrate"}, "want a source"},
 		{"no file", []string{"migrate", "keepalived"}, "want a source"},
 		{"unknown source", []string{"migrate", "bird", conf}, `unknown source "bird"`},
+		{"unknown source, missing file", []string{"migrate", "bird", filepath.Join(dir, "none.conf")}, `unknown source "bird"`},
 		{"missing file", []string{"migrate", "keepalived", filepath.Join(dir, "none.conf")}, "no such file"},
 		{"a directory", []string{"migrate", "keepalived", dir}, "not a regular file"},
 		{"bad flag", []string{"migrate", "--bogus", "keepalived", conf}, "flag provided but not defined: -bogus"},
