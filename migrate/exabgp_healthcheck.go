@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -358,7 +359,7 @@ func (h *hcConv) convert(notes []string, cfgNote string) error {
 	if cfgNote != "" {
 		above = append(above, cfgNote)
 	}
-	for _, k := range sortedKeys(a) {
+	for _, k := range slices.Sorted(maps.Keys(a)) {
 		if why, ok := hcIgnored[k]; ok {
 			above = append(above, fmt.Sprintf("%s: %s", src(k, a[k][len(a[k])-1]), why))
 		}
@@ -453,14 +454,4 @@ func (h *hcConv) check(chk *Table) error {
 		}
 	}
 	return nil
-}
-
-// sortedKeys returns a's option names, sorted.
-func sortedKeys(a hcArgs) []string {
-	var ks []string
-	for k := range a {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

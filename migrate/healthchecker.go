@@ -328,10 +328,10 @@ func (c *hcConf) newCheck(d *Doc, s *hcService, above []string) *Table {
 		}
 	}
 	setProbe(ck, p)
-	timeout, tname := s.timeout, "check_timeout "+trimSeconds(s.timeout)
+	timeout, tname := s.timeout, "check_timeout "+secondsText(s.timeout)
 	fromCmd := p.Timeout > 0 && p.Timeout < timeout
 	if fromCmd {
-		timeout, tname = p.Timeout, "the command's own time limit "+trimSeconds(p.Timeout)
+		timeout, tname = p.Timeout, "the command's own time limit "+secondsText(p.Timeout)
 	}
 	fitTiming(ck, s.interval, 0, timeout, tname)
 	ck.Note("interval", c.comment(s.name, "check_interval"))
@@ -339,12 +339,12 @@ func (c *hcConf) newCheck(d *Doc, s *hcService, above []string) *Table {
 		if f.Key == "timeout" && f.Comment == "" {
 			ck.Fields[i].Comment = c.comment(s.name, "check_timeout")
 			if fromCmd {
-				ck.Fields[i].Comment = "the command's own time limit, below check_timeout " + trimSeconds(s.timeout)
+				ck.Fields[i].Comment = "the command's own time limit, below check_timeout " + secondsText(s.timeout)
 			}
 		}
 	}
 	if s.interval < Duration(10*time.Millisecond) {
-		ck.Set("interval", Duration(10*time.Millisecond), fmt.Sprintf("check_interval %s: anycastd's interval is at least 10ms", trimSeconds(s.interval)))
+		ck.Set("interval", Duration(10*time.Millisecond), fmt.Sprintf("check_interval %s: anycastd's interval is at least 10ms", secondsText(s.interval)))
 	}
 	for _, rf := range []struct {
 		key, src string
@@ -360,11 +360,6 @@ func (c *hcConf) newCheck(d *Doc, s *hcService, above []string) *Table {
 		}
 	}
 	return ck
-}
-
-// trimSeconds writes d as the source wrote it: a number of seconds.
-func trimSeconds(d Duration) string {
-	return strconv.FormatFloat(time.Duration(d).Seconds(), 'f', -1, 64)
 }
 
 // newVIP builds the [[vip]] of service s guarded by check (not added to d).

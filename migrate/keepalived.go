@@ -487,7 +487,7 @@ func (k *keepalived) scriptCheck(sc *kaScript) {
 	c := k.d.AddCheck(sc.name, above...)
 	sc.check = Name(c)
 	setProbe(c, p)
-	timeout, tname := sc.timeout, fmt.Sprintf("timeout %s", fmtSec(sc.timeout))
+	timeout, tname := sc.timeout, fmt.Sprintf("timeout %s", secondsText(sc.timeout))
 	if timeout == 0 {
 		timeout, tname = sc.interval, "keepalived's default timeout = interval"
 	}
@@ -495,7 +495,7 @@ func (k *keepalived) scriptCheck(sc *kaScript) {
 		timeout, tname = p.Timeout, fmt.Sprintf("the probe's own time limit, below %s", tname)
 	}
 	fitTiming(c, sc.interval, 0, timeout, tname)
-	if ic := fmt.Sprintf("interval %s", fmtSec(sc.interval)); sc.interval == Duration(time.Second) && !hasWord(sc.stmt, "interval") {
+	if ic := fmt.Sprintf("interval %s", secondsText(sc.interval)); sc.interval == Duration(time.Second) && !hasWord(sc.stmt, "interval") {
 		c.Note("interval", "keepalived's default")
 	} else {
 		c.Note("interval", ic)
@@ -530,9 +530,4 @@ func hasWord(s *Stmt, kw string) bool {
 		}
 	}
 	return false
-}
-
-// fmtSec formats d as keepalived writes it: seconds, decimals if needed.
-func fmtSec(d Duration) string {
-	return strconv.FormatFloat(time.Duration(d).Seconds(), 'f', -1, 64)
 }

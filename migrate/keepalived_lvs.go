@@ -411,13 +411,13 @@ func (k *keepalived) checker(file string, e *Stmt, rip netip.Addr, rport string,
 func (k *keepalived) checkerTiming(c *Table, kind string, t kaTiming, miscTimeout bool, interval, timeout, delay Duration, retry int) {
 	src := func(given bool, kw string, v Duration) string {
 		if given {
-			return fmt.Sprintf("%s %s", kw, fmtSec(v))
+			return fmt.Sprintf("%s %s", kw, secondsText(v))
 		}
-		return fmt.Sprintf("keepalived's default %s %s", kw, fmtSec(v))
+		return fmt.Sprintf("keepalived's default %s %s", kw, secondsText(v))
 	}
 	tname := src(t.connectTimeout != nil && kind != "MISC_CHECK", "connect_timeout", timeout)
 	if kind == "MISC_CHECK" {
-		tname = "misc_timeout " + fmtSec(timeout)
+		tname = "misc_timeout " + secondsText(timeout)
 		if !miscTimeout {
 			tname = "keepalived's default misc_timeout = delay_loop"
 		}
@@ -428,7 +428,7 @@ func (k *keepalived) checkerTiming(c *Table, kind string, t kaTiming, miscTimeou
 	fast, fastWhy := delay, src(t.delayBeforeRetry != nil, "delay_before_retry", delay)
 	if timeout >= delay {
 		fast = timeout + delay
-		fastWhy = fmt.Sprintf("%s after a try of up to %ss", fastWhy, fmtSec(timeout))
+		fastWhy = fmt.Sprintf("%s after a try of up to %ss", fastWhy, secondsText(timeout))
 	}
 	if retry == 0 {
 		fast = 0 // no retry: nothing pending between checks

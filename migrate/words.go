@@ -117,6 +117,12 @@ func seconds(s string) (Duration, error) {
 	return Duration(time.Duration(math.Round(f*1000)) * time.Millisecond), nil
 }
 
+// secondsText writes d as the sources write it: a number of seconds, with
+// decimals only when needed ("5", "0.5").
+func secondsText(d Duration) string {
+	return strconv.FormatFloat(time.Duration(d).Seconds(), 'f', -1, 64)
+}
+
 // count parses a whole number in 0..max.
 func count(s string, max uint64) (uint64, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
