@@ -141,10 +141,7 @@ protocol bgp b {
 	if !strings.Contains(string(res.TOML), `large_communities = ["65001:1:2"]    # bgp_large_community.add in the export filter`) {
 		t.Errorf("no large community:\n%s", res.TOML)
 	}
-	var got []string
-	for _, i := range res.Issues {
-		got = append(got, i.String())
-	}
+	got := issueLines(res)
 	want := []string{"bird.conf:3: protocol bgp b: the export filter changes bgp_path: set med, prepend or communities on the [[vip]] (or communities on the [[bgp.peer]]) by hand"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("issues:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -99,10 +99,7 @@ func TestExaBGPIssues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, i := range res.Issues {
-				got = append(got, i.String())
-			}
+			got := issueLines(res)
 			if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, tc.want) }) {
 				t.Errorf("issues:\n%s\nwant one starting with %q", strings.Join(got, "\n"), tc.want)
 			}
@@ -145,20 +142,7 @@ func TestExaBGPOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := string(res.TOML)
-			if len(res.Issues) > 0 || res.Invalid != nil {
-				t.Fatalf("issues %v, invalid %v:\n%s", res.Issues, res.Invalid, out)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("no %q in:\n%s", w, out)
-				}
-			}
-			for _, w := range tc.not {
-				if strings.Contains(out, w) {
-					t.Errorf("%q in:\n%s", w, out)
-				}
-			}
+			wantClean(t, res, tc.want, tc.not)
 		})
 	}
 }
@@ -275,20 +259,7 @@ func TestExaBGPProcessFeeds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := string(res.TOML)
-			if len(res.Issues) > 0 || res.Invalid != nil {
-				t.Fatalf("issues %v, invalid %v:\n%s", res.Issues, res.Invalid, out)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("no %q in:\n%s", w, out)
-				}
-			}
-			for _, w := range tc.not {
-				if strings.Contains(out, w) {
-					t.Errorf("%q in:\n%s", w, out)
-				}
-			}
+			wantClean(t, res, tc.want, tc.not)
 		})
 	}
 }
@@ -365,10 +336,7 @@ func TestExaBGPNextHops(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := string(res.TOML)
-			var got []string
-			for _, i := range res.Issues {
-				got = append(got, i.String())
-			}
+			got := issueLines(res)
 			if len(got) != len(tc.issues) {
 				t.Fatalf("issues:\n%s\nwant %d:\n%s\noutput:\n%s", strings.Join(got, "\n"), len(tc.issues), strings.Join(tc.issues, "\n"), out)
 			}
@@ -396,5 +364,25 @@ func TestExaBGPNextHops(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wantClean fails unless res converted without issues into valid TOML
+// that has every line of want and none of not.
+func wantClean(t *testing.T, res *Result, want, not []string) {
+	t.Helper()
+	out := string(res.TOML)
+	if len(res.Issues) > 0 || res.Invalid != nil {
+		t.Fatalf("issues %v, invalid %v:\n%s", res.Issues, res.Invalid, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("no %q in:\n%s", w, out)
+		}
+	}
+	for _, w := range not {
+		if strings.Contains(out, w) {
+			t.Errorf("%q in:\n%s", w, out)
+		}
 	}
 }

@@ -35,12 +35,12 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Convert: %v", err)
 			}
-			var issues strings.Builder
-			for _, i := range res.Issues {
-				issues.WriteString(i.String() + "\n")
+			issues := ""
+			for _, l := range issueLines(res) {
+				issues += l + "\n"
 			}
 			compareGolden(t, filepath.Join(dir, "want.toml"), string(res.TOML))
-			compareGolden(t, filepath.Join(dir, "want.issues"), issues.String())
+			compareGolden(t, filepath.Join(dir, "want.issues"), issues)
 			if len(res.Issues) == 0 {
 				if res.Invalid != nil {
 					t.Errorf("the output does not pass config.Parse:\n%v", res.Invalid)
@@ -126,4 +126,13 @@ func compareGolden(t *testing.T, want, got string) {
 	if string(b) != got {
 		t.Errorf("%s differs (go test ./migrate -run TestGolden -update rewrites it; read the diff):\n--- want\n%s\n--- got\n%s", want, b, got)
 	}
+}
+
+// issueLines returns res's issues as "file:line: what" lines.
+func issueLines(res *Result) []string {
+	var l []string
+	for _, i := range res.Issues {
+		l = append(l, i.String())
+	}
+	return l
 }

@@ -187,10 +187,7 @@ func TestHealthcheckerPrefixIssues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, i := range res.Issues {
-		got = append(got, i.String())
-	}
+	got := issueLines(res)
 	want := []string{
 		"svc.conf:6: [b] ip_prefix 203.0.113.1/32 is [a]'s too: anycast-healthchecker refuses a prefix in two services, anycastd in two VIPs",
 		"svc.conf:9: [c] ip_prefix 127.0.0.2/32: anycastd announces no unspecified, loopback, multicast, link-local or broadcast prefix",

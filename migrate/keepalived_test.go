@@ -176,10 +176,7 @@ func TestKeepalivedIssues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, i := range res.Issues {
-		got = append(got, i.String())
-	}
+	got := issueLines(res)
 	want := []string{
 		"k.conf:1: include /etc/keepalived/other.conf: not followed; pass the included files to anycastd migrate after this one",
 		"k.conf:7: vrrp_instance V: track_script missing: no vrrp_script of that name",
