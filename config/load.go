@@ -31,18 +31,22 @@ var errTooLarge = fmt.Errorf("config file is larger than %d MiB", MaxFileSize>>2
 // FIFO, a device, a directory) or is larger than MaxFileSize is refused
 // without reading it.
 func Load(path string) (*Config, error) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return Parse(data)
 }
 
-// readFile reads the regular file at path, at most MaxFileSize bytes. It
-// never blocks on a FIFO nor reads a device: the mode is checked before the
-// file is opened (with O_NONBLOCK, so that a FIFO put in its place meanwhile
-// does not block the open) and again on the open file.
-func readFile(path string) ([]byte, error) {
+// ReadFile reads the regular file at path, at most MaxFileSize bytes: Load
+// reads the configuration with it, anycastd migrate the other tools' files.
+// It never blocks on a FIFO nor reads a device: the mode is checked before
+// the file is opened (with O_NONBLOCK, so that a FIFO put in its place
+// meanwhile does not block the open) and again on the open file. Errors:
+// the *fs.PathError of a failed stat, open or read (naming the path), or,
+// without the path, that the file is not a regular file or is larger than
+// MaxFileSize.
+func ReadFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err

@@ -242,9 +242,7 @@ const commentColumn = 37
 func (d *Doc) Encode() []byte {
 	var b strings.Builder
 	comments(&b, d.Header)
-	for _, t := range []*Table{d.BGP} {
-		writeTable(&b, t)
-	}
+	writeTable(&b, d.BGP)
 	for _, t := range d.Peers {
 		writeTable(&b, t)
 	}

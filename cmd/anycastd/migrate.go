@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,18 +137,14 @@ Flags:
 	return status
 }
 
-// readSource reads a source file with the same limits as anycastd's own
-// configuration (a regular file of at most 4 MiB).
+// readSource reads a source file with the limits of anycastd's own
+// configuration (config.ReadFile: a regular file of at most 4 MiB, never a
+// FIFO), its name in every error.
 func readSource(name string) ([]byte, error) {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return nil, err
+	data, err := config.ReadFile(name)
+	var pe *fs.PathError
+	if err != nil && !errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", name)
-	}
-	if fi.Size() > config.MaxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d MiB", name, config.MaxFileSize>>20)
-	}
-	return os.ReadFile(name)
+	return data, err
 }
