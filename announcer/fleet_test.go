@@ -75,18 +75,17 @@ func fleetConfig(minSites int) *config.Config {
 
 func waitState(t *testing.T, a *Announcer, vip string, want routes.State) routes.VIPStatus {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	var got routes.VIPStatus
+	bgptest.Eventually(t, wait, func() bool {
 		for _, v := range a.Snapshot().VIPs {
 			if v.Name == vip && v.State == want {
-				return v
+				got = v
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("VIP %s never reached %s: %+v", vip, want, a.Snapshot().VIPs)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	}, fmt.Sprintf("VIP %s to reach %s", vip, want), func() string { return fmt.Sprintf("%+v", a.Snapshot().VIPs) })
+	return got
 }
 
 // A health-driven withdrawal waits for the guard: nothing is withdrawn
